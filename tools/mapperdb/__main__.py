@@ -1,0 +1,3 @@
+from mapperdb.cli import main
+
+main()
