@@ -131,8 +131,11 @@ def memory_parameters(sku: Sku, workload: Workload) -> list[Parameter]:
             "max_connections",
             str(sku.max_connections),
             f"Azure's default for {sku.memory_gib} GiB, never more: each backend costs ~10 MB; "
-            + ("Burstable has no PgBouncer, so size the app pools to fit"
-               if sku.burstable else "clients pool through the built-in PgBouncer"),
+            + (
+                "Burstable has no PgBouncer, so size the app pools to fit"
+                if sku.burstable
+                else "clients pool through the built-in PgBouncer"
+            ),
             IntRange(25, sku.max_connections),
         ),
     ]
@@ -245,8 +248,11 @@ def tune(
                 f"server parameter {name!r} is not managed here; overridable parameters are "
                 f"{', '.join(sorted(by_name))}"
             )
-        by_name[name] = replace(by_name[name], value=value, reason=f"{by_name[name].reason} "
-                                "(overridden by the environment file)")
+        by_name[name] = replace(
+            by_name[name],
+            value=value,
+            reason=f"{by_name[name].reason} (overridden by the environment file)",
+        )
     result = list(by_name.values())
     for parameter in result:
         check(parameter, sku)

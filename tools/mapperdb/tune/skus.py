@@ -72,16 +72,32 @@ _BURSTABLE = [
 _GENERAL_PURPOSE = _family(
     Tier.GENERAL_PURPOSE,
     ("s_v3", "ds_v4", "ds_v5", "ads_v5"),
-    ((2, 8, 859), (4, 16, 1718), (8, 32, 3437), (16, 64, 5000), (32, 128, 5000),
-     (48, 192, 5000), (64, 256, 5000)),
+    (
+        (2, 8, 859),
+        (4, 16, 1718),
+        (8, 32, 3437),
+        (16, 64, 5000),
+        (32, 128, 5000),
+        (48, 192, 5000),
+        (64, 256, 5000),
+    ),
 ) + _family(Tier.GENERAL_PURPOSE, ("ds_v5", "ads_v5"), ((96, 384, 5000),))
-_MEMORY_OPTIMIZED = _family(
-    Tier.MEMORY_OPTIMIZED,
-    ("s_v3", "ds_v4", "ds_v5", "ads_v5"),
-    ((2, 16, 1718), (4, 32, 3437), (8, 64, 5000), (16, 128, 5000), (32, 256, 5000),
-     (48, 384, 5000), (64, 432, 5000)),
-) + _family(Tier.MEMORY_OPTIMIZED, ("ds_v4", "ds_v5", "ads_v5"), ((20, 160, 5000),)) + _family(
-    Tier.MEMORY_OPTIMIZED, ("ds_v5", "ads_v5"), ((96, 672, 5000),)
+_MEMORY_OPTIMIZED = (
+    _family(
+        Tier.MEMORY_OPTIMIZED,
+        ("s_v3", "ds_v4", "ds_v5", "ads_v5"),
+        (
+            (2, 16, 1718),
+            (4, 32, 3437),
+            (8, 64, 5000),
+            (16, 128, 5000),
+            (32, 256, 5000),
+            (48, 384, 5000),
+            (64, 432, 5000),
+        ),
+    )
+    + _family(Tier.MEMORY_OPTIMIZED, ("ds_v4", "ds_v5", "ads_v5"), ((20, 160, 5000),))
+    + _family(Tier.MEMORY_OPTIMIZED, ("ds_v5", "ads_v5"), ((96, 672, 5000),))
 )
 
 SKUS: dict[str, Sku] = {sku.size: sku for sku in _BURSTABLE + _GENERAL_PURPOSE + _MEMORY_OPTIMIZED}
