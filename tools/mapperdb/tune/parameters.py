@@ -5,7 +5,7 @@ Memory formulas (values in the units Azure's server parameters use):
                         Microsoft's Flexible Server default and PostgreSQL's own advice.
   effective_cache_size  75% of memory, in 8 kB pages: shared_buffers plus the OS page cache the
                         planner may count on.
-  maintenance_work_mem  memory / 16, capped at 2 GiB, in kB: VACUUM and index builds get enough
+  maintenance_work_mem  memory / 16, capped at 2 GiB (2097151 kB, the maximum), in kB: VACUUM and index builds get enough
                         to finish in one pass without starving queries.
   work_mem              (memory - shared_buffers) / (max_connections * active share), in kB,
                         between 4 MB and memory / 16: the share of connections expected to sort
@@ -30,7 +30,8 @@ PAGE_KB = 8
 MIB_KB = 1024
 GIB_KB = 1024 * 1024
 MIN_WORK_MEM_KB = 4 * MIB_KB
-MAX_MAINTENANCE_WORK_MEM_KB = 2 * GIB_KB
+# PostgreSQL and Azure cap maintenance_work_mem one kB short of 2 GiB (INT_MAX / 1024).
+MAX_MAINTENANCE_WORK_MEM_KB = 2097151
 
 # Classes pgaudit may log; "all" and "none" are left out on purpose: one drowns the logs, the
 # other silences the audit trail CIS 5.2 asks for.
@@ -117,7 +118,7 @@ def memory_parameters(sku: Sku, workload: Workload) -> list[Parameter]:
             "maintenance_work_mem",
             str(min(memory_kb // 16, MAX_MAINTENANCE_WORK_MEM_KB)),
             "memory/16, capped at 2 GiB: VACUUM and index builds finish in one pass",
-            IntRange(MIB_KB, min(memory_kb // 4, 2097151), "kB"),
+            IntRange(MIB_KB, min(memory_kb // 4, MAX_MAINTENANCE_WORK_MEM_KB), "kB"),
         ),
         Parameter(
             "work_mem",
