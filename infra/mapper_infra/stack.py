@@ -211,7 +211,6 @@ class DatabaseStack(TerraformStack):
                 yearly_retention=env.backup.yearly_retention,
             ),
         )
-        retention = env.archive
         archive_key = keys["primary"].archive
         assert archive_key is not None  # the primary region always holds it
         archive = ArchiveStorage(
@@ -221,12 +220,7 @@ class DatabaseStack(TerraformStack):
                 account_name=f"{env.prefix}{env.name}archive",
                 resource_group_name=rg,
                 location=env.location,
-                replication=retention.replication,
-                soft_delete_days=retention.soft_delete_days,
-                cool_after_days=retention.cool_after_days,
-                archive_after_days=retention.archive_after_days,
-                delete_after_days=retention.delete_after_days,
-                audit_immutability_days=retention.audit_immutability_days,
+                retention=env.archive,
                 endpoint_subnet_id=networks["primary"].endpoint_subnet.id,
                 blob_dns_zone_id=dns.zones["blob"].id,
                 encryption=archive_key,

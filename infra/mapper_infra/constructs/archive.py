@@ -28,6 +28,7 @@ from cdktf_cdktf_provider_azurerm.storage_management_policy import (
 )
 from constructs import Construct
 
+from mapper_infra.config import Archive
 from mapper_infra.constructs.identity import Grant
 from mapper_infra.constructs.network import EndpointProps, private_endpoint
 
@@ -40,12 +41,7 @@ class ArchiveProps:
     account_name: str
     resource_group_name: str
     location: str
-    replication: str
-    soft_delete_days: int
-    cool_after_days: int
-    archive_after_days: int
-    delete_after_days: int
-    audit_immutability_days: int
+    retention: Archive  # replication, soft delete, tiering and immutability periods
     endpoint_subnet_id: str
     blob_dns_zone_id: str
     encryption: Grant
@@ -60,7 +56,7 @@ class ArchiveStorage(Construct):
             name=props.account_name,
             account_kind="StorageV2",
             account_tier="Standard",
-            account_replication_type=props.replication,
+            account_replication_type=props.retention.replication,
             min_tls_version="TLS1_2",
             https_traffic_only_enabled=True,
             public_network_access_enabled=False,
@@ -86,11 +82,11 @@ class ArchiveStorage(Construct):
                 versioning_enabled=True,
                 change_feed_enabled=True,
                 delete_retention_policy=StorageAccountBlobPropertiesDeleteRetentionPolicy(
-                    days=props.soft_delete_days
+                    days=props.retention.soft_delete_days
                 ),
                 container_delete_retention_policy=(
                     StorageAccountBlobPropertiesContainerDeleteRetentionPolicy(
-                        days=props.soft_delete_days
+                        days=props.retention.soft_delete_days
                     )
                 ),
             ),
@@ -125,7 +121,7 @@ class ArchiveStorage(Construct):
                     self,
                     "audit-immutability",
                     storage_container_resource_manager_id=container.resource_manager_id,
-                    immutability_period_in_days=props.audit_immutability_days,
+                    immutability_period_in_days=props.retention.audit_immutability_days,
                     protected_append_writes_enabled=True,
                 )
         StorageManagementPolicy(
@@ -142,18 +138,18 @@ class ArchiveStorage(Construct):
                     actions=StorageManagementPolicyRuleActions(
                         base_blob=StorageManagementPolicyRuleActionsBaseBlob(
                             tier_to_cool_after_days_since_modification_greater_than=(
-                                props.cool_after_days
+                                props.retention.cool_after_days
                             ),
                             tier_to_archive_after_days_since_modification_greater_than=(
-                                props.archive_after_days
+                                props.retention.archive_after_days
                             ),
                             delete_after_days_since_modification_greater_than=(
-                                props.delete_after_days
+                                props.retention.delete_after_days
                             ),
                         ),
                         # Old versions of a blob go once the soft-delete window has passed.
                         version=StorageManagementPolicyRuleActionsVersion(
-                            delete_after_days_since_creation=props.soft_delete_days
+                            delete_after_days_since_creation=props.retention.soft_delete_days
                         ),
                     ),
                 )

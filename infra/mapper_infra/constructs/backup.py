@@ -21,6 +21,7 @@ from cdktf_cdktf_provider_azurerm.data_protection_backup_vault import (
 from cdktf_cdktf_provider_azurerm.role_assignment import RoleAssignment
 from constructs import Construct
 
+LTR_ROLE = "PostgreSQL Flexible Server Long Term Retention Backup Role"
 # Weekly full backup on Sunday night, before the working week's changes pile up.
 WEEKLY_SCHEDULE = "R/2025-01-05T01:00:00+00:00/P1W"
 
@@ -93,20 +94,16 @@ class LongTermBackup(Construct):
         roles = [
             RoleAssignment(
                 self,
-                "vault-ltr-role",
-                scope=props.server_id,
-                role_definition_name="PostgreSQL Flexible Server Long Term Retention Backup Role",
+                id_,
+                scope=scope,
+                role_definition_name=role,
                 principal_id=vault.identity.principal_id,
                 principal_type="ServicePrincipal",
-            ),
-            RoleAssignment(
-                self,
-                "vault-reader-role",
-                scope=props.resource_group_id,
-                role_definition_name="Reader",
-                principal_id=vault.identity.principal_id,
-                principal_type="ServicePrincipal",
-            ),
+            )
+            for id_, scope, role in (
+                ("vault-ltr-role", props.server_id, LTR_ROLE),
+                ("vault-reader-role", props.resource_group_id, "Reader"),
+            )
         ]
         ltr_instance.DataProtectionBackupInstancePostgresqlFlexibleServer(
             self,

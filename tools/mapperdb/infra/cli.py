@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -36,13 +37,13 @@ def policy(envs: tuple[str, ...], fmt: str) -> None:
     """Synthesize, then run checkov's checks over the stacks; exit 1 on unexplained failures."""
     root = repo_root()
     paths = run_synth(_envs(envs), root / DEFAULT_OUTDIR)
-    findings = run_checkov(list(paths.values()))
+    # Findings name files relative to where the command runs, as editors and CI annotations want.
+    findings = run_checkov([Path(os.path.relpath(path)) for path in paths.values()])
     if fmt == "json":
         click.echo(json.dumps([f.as_json() for f in sorted(findings)], indent=2))
     else:
         for f in sorted(findings):
-            shown = Path(f.file)
-            click.echo(f"{shown}:{f.line}: {f.severity.value}: {f.rule} {f.message}")
+            click.echo(f"{f.file}:{f.line}: {f.severity.value}: {f.rule} {f.message}")
         click.echo(f"{len(findings)} finding(s) in {len(paths)} stack(s)")
     if has_errors(findings):
         raise FindingsError("checkov found failures not explained in docs/infra.md")

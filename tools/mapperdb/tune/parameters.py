@@ -5,8 +5,8 @@ Memory formulas (values in the units Azure's server parameters use):
                         Microsoft's Flexible Server default and PostgreSQL's own advice.
   effective_cache_size  75% of memory, in 8 kB pages: shared_buffers plus the OS page cache the
                         planner may count on.
-  maintenance_work_mem  memory / 16, capped at 2 GiB (2097151 kB, the maximum), in kB: VACUUM and index builds get enough
-                        to finish in one pass without starving queries.
+  maintenance_work_mem  memory / 16, capped at 2097151 kB (the maximum, just under 2 GiB), in kB:
+                        VACUUM and index builds finish in one pass without starving queries.
   work_mem              (memory - shared_buffers) / (max_connections * active share), in kB,
                         between 4 MB and memory / 16: the share of connections expected to sort
                         or hash at the same time is 1 for oltp, 1/4 for mixed, 1/16 for analytics.
