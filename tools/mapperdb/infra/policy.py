@@ -57,8 +57,9 @@ def explained_failures(doc: Path) -> dict[tuple[str, str], str]:
 
 def _offline_env() -> dict[str, str]:
     env = dict(os.environ)
-    # No Prisma Cloud mapping download and no version check: the gate must work without network.
-    env.update({"BC_SKIP_MAPPING": "TRUE", "CHECKOV_SKIP_VERSION_CHECK": "TRUE"})
+    # No Prisma Cloud mapping download (BC_SKIP_MAPPING) and no PyPI update check at import
+    # (CKV_SKIP_PACKAGE_UPDATE_CHECK; --skip-download covers guidelines): the gate runs offline.
+    env.update({"BC_SKIP_MAPPING": "TRUE", "CKV_SKIP_PACKAGE_UPDATE_CHECK": "TRUE"})
     return env
 
 
