@@ -26,6 +26,9 @@ Uuid = Annotated[
 ]
 
 
+MAX_GLOBAL_NAME = 24
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -204,7 +207,26 @@ class Environment(Strict):
             raise ValueError("server.standby_zone must differ from server.zone")
         if self.keys.key_type == "RSA-HSM" and self.keys.vault_sku != "premium":
             raise ValueError("keys.key_type RSA-HSM needs keys.vault_sku premium")
+        # Key Vault and storage account names are global and at most 24 characters.
+        for name in (self.vault_name("primary"), self.vault_name("paired"), self.archive_account):
+            if len(name) > MAX_GLOBAL_NAME:
+                raise ValueError(
+                    f"derived name {name!r} is longer than {MAX_GLOBAL_NAME}; "
+                    "shorten prefix or name"
+                )
         return self
+
+    @property
+    def stem(self) -> str:
+        """The start of every resource name, e.g. ``lmdb-prod``."""
+        return f"{self.prefix}-{self.name}"
+
+    def vault_name(self, region: str) -> str:
+        return f"{self.stem}-kv" if region == "primary" else f"{self.stem}-kv-{region}"
+
+    @property
+    def archive_account(self) -> str:
+        return f"{self.prefix}{self.name}archive"
 
     @property
     def uses_paired_region(self) -> bool:
@@ -233,9 +255,10 @@ def load_environment(path: Path) -> Environment:
         first = exc.errors()[0]
         message = re.sub(r"^Value error, ", "", str(first["msg"]))
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ConfigError(
-            f"{path}: {_location(dict(first))}: {message}; got {first.get('input')!r}{more}"
-        ) from None
+        given = first.get("input")
+        # A whole table as "input" says nothing the message does not; a scalar helps.
+        got = "" if isinstance(given, dict | list) else f"; got {given!r}"
+        raise ConfigError(f"{path}: {_location(dict(first))}: {message}{got}{more}") from None
     if env.name != path.stem:
         raise ConfigError(f"{path}: name: must match the file name {path.stem!r}; got {env.name!r}")
     try:

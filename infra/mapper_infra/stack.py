@@ -35,7 +35,7 @@ from mapperdb.platform import APP_DATABASE
 class DatabaseStack(TerraformStack):
     def __init__(self, scope: Construct, env: Environment) -> None:
         super().__init__(scope, env.name)
-        stem = f"{env.prefix}-{env.name}"
+        stem = env.stem
         AzurermProvider(
             self,
             "azurerm",
@@ -97,7 +97,7 @@ class DatabaseStack(TerraformStack):
                 f"keys-{region}",
                 KeysProps(
                     name=stem if region == "primary" else f"{stem}-{region}",
-                    vault_name=f"{stem}-kv" if region == "primary" else f"{stem}-kv-{region}",
+                    vault_name=env.vault_name(region),
                     resource_group_name=rg,
                     location=location,
                     tenant_id=client.tenant_id,
@@ -217,7 +217,7 @@ class DatabaseStack(TerraformStack):
             self,
             "archive",
             ArchiveProps(
-                account_name=f"{env.prefix}{env.name}archive",
+                account_name=env.archive_account,
                 resource_group_name=rg,
                 location=env.location,
                 retention=env.archive,

@@ -144,3 +144,18 @@ def test_cli_unknown_environment_is_a_usage_error() -> None:
     assert "unknown environment qa" in done.stderr
     assert "dev, prod, staging" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_derived_global_names_must_fit_azure_limits(tmp_path: Path) -> None:
+    path = write_env(tmp_path, "production", {"prefix": "lmdbcorp"})
+    with pytest.raises(ConfigError, match=r"'lmdbcorp-production-kv-paired' is longer than 24"):
+        load_environment(path)
+
+
+def test_constructs_never_branch_on_the_environment_name() -> None:
+    """Environments differ by data: no construct may name one (STYLE.md)."""
+    sources = (ENV_DIR.parent / "mapper_infra").rglob("*.py")
+    for source in sources:
+        text = source.read_text()
+        for name in ("dev", "staging", "prod"):
+            assert f'"{name}"' not in text and f"'{name}'" not in text, f"{source}: {name}"
