@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import pty
+import re
 import signal
 import subprocess
 import sys
@@ -345,3 +348,104 @@ def test_environment_is_not_root_superuser(empty_db: Database) -> None:
         ).fetchone()
     assert row == (False, True, True, True, True, True)
     assert os.environ.get("PGUSER") != "postgres"
+
+
+def test_default_timeouts_are_set_for_each_migration(empty_db: Database, tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        1,
+        "settings",
+        "create table public.seen (name text, value text);\n"
+        "insert into public.seen select 'lock_timeout', current_setting('lock_timeout');\n"
+        "insert into public.seen"
+        " select 'statement_timeout', current_setting('statement_timeout');\n",
+        "drop table public.seen;",
+    )
+    write(
+        tmp_path,
+        2,
+        "override",
+        "-- mapperdb:no-transaction\n-- mapperdb:lock-timeout 750ms\n"
+        "insert into public.seen select 'lock_timeout_2', current_setting('lock_timeout');\n",
+        "delete from public.seen where name = 'lock_timeout_2';",
+    )
+    runner(empty_db, tmp_path).up()
+    with psycopg.connect(empty_db.admin_conninfo) as conn:
+        seen = dict(conn.execute("select name, value from public.seen").fetchall())
+    assert seen == {"lock_timeout": "5s", "statement_timeout": "15min", "lock_timeout_2": "750ms"}
+
+
+def test_status_reports_partial_pending_and_applied(empty_db: Database, tmp_path: Path) -> None:
+    logged_set(tmp_path, 2)
+    write(
+        tmp_path,
+        3,
+        "half",
+        "-- mapperdb:no-transaction\nselect 1;\nselect 1/0;\nselect 3;\n",
+        "select 1;",
+    )
+    write(tmp_path, 4, "later", "select 4;", "select 4;")
+    with pytest.raises(MigrationFailed):
+        runner(empty_db, tmp_path).up()
+    proc = cli(empty_db, tmp_path, "status", "--format", "json")
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    data = json.loads(out)
+    states = [
+        (m["version"], m["state"], m["statements_done"], m["statements_total"])
+        for m in data["migrations"]
+    ]
+    assert states == [
+        (1, "applied", 2, 2),
+        (2, "applied", 3, 3),
+        (3, "partial", 1, 3),
+        (4, "pending", 0, 1),
+    ]
+    assert "division by zero" in data["migrations"][2]["last_error"]
+    assert data["drift"] == []
+    text = cli(empty_db, tmp_path, "status").communicate(timeout=30)[0]
+    assert "partial 1/3" in text and "pending" in text
+
+
+def test_progress_only_on_a_terminal(empty_db: Database, tmp_path: Path) -> None:
+    logged_set(tmp_path, 2)
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(
+        [
+            *MAPPERDB,
+            "migrate",
+            "up",
+            "--to",
+            "1",
+            "--dsn",
+            empty_db.admin_conninfo,
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=secondary,
+        text=True,
+    )
+    out, _ = proc.communicate(timeout=30)
+    os.close(secondary)
+    progress = _read_all(primary)
+    assert proc.returncode == 0
+    assert "up 0001_log" in progress and " ms" in progress  # shown with its duration
+    piped = cli(empty_db, tmp_path, "up")
+    out, err = piped.communicate(timeout=30)
+    assert err == ""
+    assert re.fullmatch(r"applied 0002_step2 \(transaction, \d+ ms\)\n", out)
+
+
+def _read_all(fd: int) -> str:
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks).decode(errors="replace")

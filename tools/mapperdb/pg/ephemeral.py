@@ -454,7 +454,7 @@ def _default_tmp_parent() -> Path | None:
     and on these virtual disks copying or initialising a cluster in RAM is ~10x faster."""
     if os.environ.get("MAPPERDB_TMPDIR"):
         return Path(os.environ["MAPPERDB_TMPDIR"])
-    shm = Path("/dev/shm")
+    shm = Path("/dev/shm")  # noqa: S108 - mkdtemp makes a private directory inside
     if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK):
         return shm
     return None
