@@ -136,3 +136,11 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state not in ("Z", "X")
+
+
+def test_admin_schedules_pg_cron_jobs_in_the_cron_database(pg: EphemeralPostgres) -> None:
+    with psycopg.connect(pg.admin_conninfo("mapper"), autocommit=True) as conn:
+        conn.execute("create extension if not exists pg_cron")
+        job = conn.execute("select cron.schedule('probe', '0 3 * * *', 'select 1')").fetchone()
+        assert job is not None
+        conn.execute("select cron.unschedule('probe')")

@@ -110,6 +110,15 @@ def _settings() -> dict[str, str]:
     }
 
 
+# Scripts pgextwlist runs as superuser after a non-superuser's CREATE EXTENSION
+# (<extwlist.custom_path>/<extension>/after-create.sql). Azure lets its admin group schedule
+# pg_cron jobs; pg_cron by itself grants its schema to nobody.
+AFTER_CREATE = {
+    "pg_cron": f"grant usage on schema cron to {ADMIN_GROUP};\n",
+}
+# Inside the data directory, so the cached cluster carries the scripts along.
+EXTWLIST_DIR = "mapperdb_extwlist"
+
 HBA = """\
 # The socket directory is private to the server's OS user (mode 0700), so trust on it is
 # no wider than file access; TCP logins need a password.
@@ -231,6 +240,7 @@ class EphemeralPostgres:
                     repr(sorted(_settings().items())),
                     HBA,
                     ALLOWLIST_GUARD,
+                    repr(AFTER_CREATE),
                     BOOTSTRAP_VERSION,
                     ADMIN_USER,
                     ADMIN_GROUP,
@@ -375,6 +385,13 @@ class EphemeralPostgres:
         with (datadir / "postgresql.conf").open("a") as fh:
             fh.write("\n# mapperdb: Azure Flexible Server shape\n" + conf)
         (datadir / "pg_hba.conf").write_text(HBA)
+        for extension, script in AFTER_CREATE.items():
+            folder = datadir / EXTWLIST_DIR / extension
+            folder.mkdir(parents=True)
+            (folder / "after-create.sql").write_text(script)
+            if run_as:
+                for path in (folder.parent, folder, folder / "after-create.sql"):
+                    os.chown(path, run_as.uid, run_as.gid)
 
     def _start_server(self, run_as: RunAs | None) -> None:
         assert self.install is not None and self.root is not None
@@ -389,6 +406,8 @@ class EphemeralPostgres:
                 f"port={self.port}",
                 "-c",
                 f"unix_socket_directories={self.root}",
+                "-c",
+                f"extwlist.custom_path={datadir / EXTWLIST_DIR}",
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
