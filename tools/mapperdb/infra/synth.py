@@ -49,7 +49,7 @@ def synth(
     # final CDKTF release works with it, so the banner is noise in a gate's output.
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", _node_major())
     # Imported here, after the environment files passed: this import is the ~10 s, ~1 GB part.
-    from mapper_infra.app import build_app  # noqa: PLC0415
+    from mapper_infra.app import build_app
 
     build_app(environments, outdir).synth()
     paths = {env.name: outdir / STACKS_DIR / env.name / STACK_FILE for env in environments}
