@@ -10,7 +10,7 @@ import ipaddress
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -97,11 +97,19 @@ class EntraAdmin(Strict):
     principal_name: str
 
 
+# Premium SSD performance tiers a Flexible Server disk of each size may use (azurerm and Azure's
+# compute-and-storage docs): at least the size's own tier, at most P50 up to 4 TiB.
+StorageTier = Literal["P4", "P6", "P10", "P15", "P20", "P30", "P40", "P50"]
+TIERS: tuple[str, ...] = get_args(StorageTier)
+MIN_TIER = {32768: "P4", 65536: "P6", 131072: "P10", 262144: "P15", 524288: "P20",
+            1048576: "P30", 2097152: "P40", 4193280: "P50", 4194304: "P50"}  # fmt: skip
+
+
 class Server(Strict):
     sku: str
     workload: Workload
     storage_mb: Literal[32768, 65536, 131072, 262144, 524288, 1048576, 2097152, 4193280, 4194304]
-    storage_tier: Literal["P4", "P6", "P10", "P15", "P20", "P30", "P40", "P50", "P60", "P70", "P80"]
+    storage_tier: StorageTier
     auto_grow: bool
     zone: Zone
     standby_zone: Zone | None = None  # set: zone-redundant high availability
@@ -113,6 +121,17 @@ class Server(Strict):
     maintenance_window: MaintenanceWindow
     entra_admin: EntraAdmin
     parameters: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _tier_fits_storage(self) -> Server:
+        low = TIERS.index(MIN_TIER[self.storage_mb])
+        allowed = TIERS[low:]
+        if self.storage_tier not in allowed:
+            raise ValueError(
+                f"storage_tier {self.storage_tier} does not fit storage_mb {self.storage_mb}; "
+                f"use one of {', '.join(allowed)}"
+            )
+        return self
 
     @field_validator("sku")
     @classmethod

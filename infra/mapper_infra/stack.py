@@ -247,6 +247,16 @@ class DatabaseStack(TerraformStack):
                 ),
             ),
         )
-        TerraformOutput(self, "server_fqdn", value=primary.fqdn)
-        TerraformOutput(self, "key_vault_uri", value=keys["primary"].vault.vault_uri)
+        # What the application's deployment needs: where to connect, and which identity and key
+        # encrypt per-tenant fields. Ids and names only; nothing secret.
+        application = keys["primary"].application
+        assert application is not None  # the primary region always holds it
+        outputs = {
+            "server_fqdn": primary.fqdn,
+            "key_vault_uri": keys["primary"].vault.vault_uri,
+            "app_identity_client_id": application.identity.client_id,
+            "tenant_kek_id": application.key.versionless_id,
+        }
+        for name, value in outputs.items():
+            TerraformOutput(self, name, value=value)
         Aspects.of(self).add(TagEverything(env.tags.as_dict(env.name)))

@@ -86,6 +86,7 @@ def test_round_trip_of_the_test_writer(tmp_path: Path) -> None:
             r"server\.backup_retention_days: .*less than or equal to 35",
         ),
         ({"tags.owner": None}, r"tags\.owner: Field required"),
+        ({"server.storage_tier": "P10"}, r"server: storage_tier P10 does not fit.*P15, P20, P30"),
         ({"server.colour": "blue"}, r"server\.colour: Extra inputs are not permitted"),
         ({"network.paired": None}, r"paired_location and \[network\.paired\]"),
         (

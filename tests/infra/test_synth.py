@@ -420,3 +420,20 @@ def test_no_secret_value_in_the_output(env: str, stacks: dict[str, dict[str, Any
         assert "default" not in variable, name
     text = json.dumps(stack)
     assert "BEGIN" not in text and "AccountKey=" not in text
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_outputs_give_the_app_what_it_needs_and_nothing_secret(
+    env: str, stacks: dict[str, dict[str, Any]]
+) -> None:
+    outputs = stacks[env]["output"]
+    assert set(outputs) == {
+        "server_fqdn",
+        "key_vault_uri",
+        "app_identity_client_id",
+        "tenant_kek_id",
+    }
+    assert outputs["tenant_kek_id"]["value"].startswith(
+        "${azurerm_key_vault_key.keys-primary_app-key"
+    )
+    assert all("sensitive" not in o for o in outputs.values())
