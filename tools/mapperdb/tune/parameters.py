@@ -2,7 +2,7 @@
 
 Memory formulas (values in the units Azure's server parameters use):
   shared_buffers        25% of memory (12.5% at 2 GiB or less, to leave the OS room), in 8 kB pages:
-                        Microsoft's Flexible Server default and PostgreSQL's own advice.
+                        PostgreSQL's own advice, and the share Flexible Server's defaults use.
   effective_cache_size  75% of memory, in 8 kB pages: shared_buffers plus the OS page cache the
                         planner may count on.
   maintenance_work_mem  memory / 16, capped at 2097151 kB (the maximum, just under 2 GiB), in kB:
@@ -103,8 +103,8 @@ def memory_parameters(sku: Sku, workload: Workload) -> list[Parameter]:
         Parameter(
             "shared_buffers",
             str(shared_buffers_kb // PAGE_KB),
-            f"1/{share} of {sku.memory_gib} GiB: Microsoft's default share for this memory size; "
-            "the OS page cache holds the rest",
+            f"1/{share} of {sku.memory_gib} GiB: PostgreSQL's guidance, the share Azure's defaults "
+            "use; the OS page cache holds the rest",
             # PostgreSQL's docs: beyond 40% of memory the double caching stops paying off.
             IntRange(16, memory_kb * 2 // 5 // PAGE_KB, "8kB pages"),
         ),
