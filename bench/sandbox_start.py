@@ -43,14 +43,45 @@ def vanilla_start() -> float:
         kwargs = {"user": run_as.uid, "group": run_as.gid, "extra_groups": []}
     data = root / "data"
     started = time.perf_counter()
-    subprocess.run([str(install.tool("initdb")), "-D", str(data), "--no-sync", "-A", "trust", "-U", "postgres"],
-                   check=True, capture_output=True, **kwargs)  # type: ignore[call-overload]
+    subprocess.run(
+        [
+            str(install.tool("initdb")),
+            "-D",
+            str(data),
+            "--no-sync",
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+        ],
+        check=True,
+        capture_output=True,
+        **kwargs,
+    )  # type: ignore[call-overload]
     opts = f"-p {free_port()} -k {root} -c listen_addresses=''"
-    subprocess.run([str(install.tool("pg_ctl")), "-D", str(data), "-o", opts, "-w", "-l", str(root / "log"), "start"],
-                   check=True, capture_output=True, **kwargs)  # type: ignore[call-overload]
+    subprocess.run(
+        [
+            str(install.tool("pg_ctl")),
+            "-D",
+            str(data),
+            "-o",
+            opts,
+            "-w",
+            "-l",
+            str(root / "log"),
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+        **kwargs,
+    )  # type: ignore[call-overload]
     elapsed = time.perf_counter() - started
-    subprocess.run([str(install.tool("pg_ctl")), "-D", str(data), "-m", "immediate", "stop"],
-                   check=True, capture_output=True, **kwargs)  # type: ignore[call-overload]
+    subprocess.run(
+        [str(install.tool("pg_ctl")), "-D", str(data), "-m", "immediate", "stop"],
+        check=True,
+        capture_output=True,
+        **kwargs,
+    )  # type: ignore[call-overload]
     shutil.rmtree(root)
     return elapsed
 
@@ -63,8 +94,9 @@ def ephemeral_start() -> float:
 
 def sandbox_dsn() -> float:
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "mapperdb", "sandbox"], cwd=REPO,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mapperdb", "sandbox"], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None
     select.select([proc.stdout], [], [], 60)
     line = proc.stdout.readline()
@@ -90,7 +122,9 @@ def isolation(pg: EphemeralPostgres, template: str) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     med = statistics.median

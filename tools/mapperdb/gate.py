@@ -7,9 +7,10 @@ so one renderer serves them all. The gate fails (exit 1) if any stage fails.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,11 @@ from mapperdb.pg.ephemeral import EphemeralPostgres
 GATE_DATABASE = "mapper_gate"
 
 
-@dataclass(frozen=True)
+@dataclass
 class GateContext:
     repo: Path
     changed_since: str | None = None
+    stacks: dict[str, Path] = field(default_factory=dict)  # written by synth, read by policy
 
     @property
     def migrations(self) -> Path:
@@ -92,16 +94,51 @@ def migrations_stage(ctx: GateContext) -> StageResult:
     )
 
 
+def synth_stage(ctx: GateContext) -> StageResult:
+    """Every environment's stack, in one process (one import of the azurerm bindings)."""
+    from mapperdb.infra.synth import synth
+
+    ctx.stacks = synth(None, ctx.repo / "cdktf.out", ctx.repo / "infra" / "environments")
+    return StageResult("synth", f"{len(ctx.stacks)} stacks: {', '.join(sorted(ctx.stacks))}")
+
+
+def policy_stage(ctx: GateContext) -> StageResult:
+    """checkov's built-in checks, offline; failures not explained in docs/infra.md fail."""
+    from mapperdb.infra.policy import run_checkov
+
+    paths = [path.relative_to(ctx.repo) for path in ctx.stacks.values()]
+    findings = run_checkov([ctx.repo / path for path in paths], ctx.repo / "docs" / "infra.md")
+    findings = [replace(f, file=os.path.relpath(f.file, ctx.repo)) for f in findings]
+    accepted = sum(f.severity is not Severity.ERROR for f in findings)
+    return StageResult(
+        "policy",
+        f"checkov over {len(paths)} stacks: {len(findings) - accepted} unexplained failure(s),"
+        f" {accepted} accepted in docs/infra.md",
+        findings,
+    )
+
+
 STAGES: list[tuple[str, Callable[[GateContext], StageResult]]] = [
     ("migrations", migrations_stage),
+    ("synth", synth_stage),
+    ("policy", policy_stage),
 ]
 
 
+STAGE_NAMES = tuple(name for name, _ in STAGES)
+
+
 def run_gate(
-    ctx: GateContext, on_stage: Callable[[str], None] = lambda _name: None
+    ctx: GateContext,
+    on_stage: Callable[[str], None] = lambda _name: None,
+    only: tuple[str, ...] = (),
 ) -> list[StageResult]:
+    """Run the stages in order (or only those named); policy needs synth, so it brings it."""
+    wanted = set(only) | ({"synth"} if "policy" in only else set())
     results = []
     for name, stage in STAGES:
+        if wanted and name not in wanted:
+            continue
         on_stage(name)
         started = time.monotonic()
         result = stage(ctx)
@@ -115,9 +152,13 @@ def render_text(results: list[StageResult]) -> str:
     for r in results:
         mark = "ok  " if r.ok else "FAIL"
         lines.append(f"{mark} {r.name:<12} {r.summary} ({r.duration_s:.1f} s)")
-        lines.extend(f"     {f.file}:{f.line}:{f.column}: {f.rule} {f.message}" for f in r.findings)
-    passed = all(r.ok for r in results)
-    lines.append("gate: passed" if passed else "gate: FAILED")
+        # Accepted (info) findings are in the JSON output; text shows what to act on.
+        lines.extend(
+            f"     {f.file}:{f.line}:{f.column}: {f.rule} {f.message}"
+            for f in r.findings
+            if f.severity is not Severity.INFO
+        )
+    lines.append("gate: passed" if all(r.ok for r in results) else "gate: FAILED")
     return "\n".join(lines)
 
 
@@ -133,7 +174,14 @@ def render_text(results: list[StageResult]) -> str:
     show_default=True,
     help="Repository root.",
 )
-def check(fmt: str, changed_since: str | None, repo: Path) -> None:
+@click.option(
+    "--stage",
+    "stages",
+    multiple=True,
+    type=click.Choice(STAGE_NAMES),
+    help="Run only this stage; repeat for several (default: all, in order).",
+)
+def check(fmt: str, changed_since: str | None, repo: Path, stages: tuple[str, ...]) -> None:
     """The whole PR gate: migrations on an ephemeral server, then every other stage.
 
     Exit 0 when every stage passes, 1 when any stage has an error finding, 2 on usage or
@@ -145,15 +193,12 @@ def check(fmt: str, changed_since: str | None, repo: Path) -> None:
         if console.is_terminal
         else (lambda _n: None)
     )
-    results = run_gate(GateContext(repo=repo.resolve(), changed_since=changed_since), show)
+    ctx = GateContext(repo=repo.resolve(), changed_since=changed_since)
+    results = run_gate(ctx, show, stages)
+    ok = all(r.ok for r in results)
     if fmt == "json":
-        click.echo(
-            json.dumps(
-                {"ok": all(r.ok for r in results), "stages": [r.as_json() for r in results]},
-                indent=2,
-            )
-        )
+        click.echo(json.dumps({"ok": ok, "stages": [r.as_json() for r in results]}, indent=2))
     else:
         click.echo(render_text(results))
-    if not all(r.ok for r in results):
+    if not ok:
         raise SystemExit(EXIT_FINDINGS)
