@@ -19,15 +19,39 @@ from mapperdb.errors import EXIT_USAGE, MapperdbError
 # command name -> (module, attribute, one-line help shown by ``mapperdb --help``)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "migrate": ("mapperdb.migrate.cli", "migrate", "Apply, revert, inspect and verify migrations."),
-    "lint": ("mapperdb.lint.cli", "lint", "The SQL review gate: style, lock safety, tenant security."),
-    "sandbox": ("mapperdb.pg.cli", "sandbox", "Start an ephemeral Azure-like PostgreSQL with all migrations."),
+    "lint": (
+        "mapperdb.lint.cli",
+        "lint",
+        "The SQL review gate: style, lock safety, tenant security.",
+    ),
+    "sandbox": (
+        "mapperdb.pg.cli",
+        "sandbox",
+        "Start an ephemeral Azure-like PostgreSQL with all migrations.",
+    ),
     "seed": ("mapperdb.seed", "seed", "Load realistic demo or load data through the app role."),
-    "synth": ("mapperdb.infra.cli", "synth", "Synthesize the Terraform of one or all environments."),
-    "policy": ("mapperdb.infra.cli", "policy", "Run checkov and the custom policies over synthesized stacks."),
-    "check": ("mapperdb.gate", "check", "The whole PR gate: migrations, SQL lint, synth and policy."),
+    "synth": (
+        "mapperdb.infra.cli",
+        "synth",
+        "Synthesize the Terraform of one or all environments.",
+    ),
+    "policy": (
+        "mapperdb.infra.cli",
+        "policy",
+        "Run checkov and the custom policies over synthesized stacks.",
+    ),
+    "check": (
+        "mapperdb.gate",
+        "check",
+        "The whole PR gate: migrations, SQL lint, synth and policy.",
+    ),
     "tune": ("mapperdb.tune", "tune", "Server parameters for a Flexible Server SKU and workload."),
     "deploy": ("mapperdb.deploy", "deploy", "Deploy one environment's stack."),
-    "analyze": ("mapperdb.analyze", "analyze", "Analyze a live database: indexes, bloat, slow queries."),
+    "analyze": (
+        "mapperdb.analyze",
+        "analyze",
+        "Analyze a live database: indexes, bloat, slow queries.",
+    ),
 }
 
 

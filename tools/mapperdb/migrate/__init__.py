@@ -1,0 +1,1 @@
+"""Versioned migrations: files, history, the runner and its command line."""

@@ -1,0 +1,58 @@
+"""``mapperdb sandbox``: an ephemeral Azure-like PostgreSQL with every migration applied."""
+
+from __future__ import annotations
+
+import importlib
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from mapperdb.db import Connector
+from mapperdb.errors import EnvironmentProblem
+from mapperdb.migrate.runner import Runner
+from mapperdb.pg.ephemeral import EphemeralPostgres
+from mapperdb.platform import APP_DATABASE
+
+
+def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
+    # SystemExit unwinds through the context manager, which stops the server and removes it.
+    sys.exit(128 + signum)
+
+
+@click.command()
+@click.option(
+    "--port", type=click.IntRange(1, 65535), help="TCP port on 127.0.0.1 (default: a free one)."
+)
+@click.option("--demo", is_flag=True, help="Also seed realistic demo data (mapperdb seed).")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path),
+    default=Path("sql/migrations"),
+    show_default=True,
+    help="Migrations to apply.",
+)
+def sandbox(port: int | None, demo: bool, directory: Path) -> None:
+    """Start an ephemeral Azure-like PostgreSQL with all migrations applied.
+
+    Prints one line, DSN=postgresql://..., then serves until Ctrl-C or SIGTERM, and removes the
+    cluster (process and temp directory) on the way out. The DSN logs in as the Azure-like
+    server admin (a non-superuser member of azure_pg_admin), not as a superuser.
+    """
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _exit_on_signal)
+    with EphemeralPostgres(port=port) as pg:
+        Runner(Connector(pg.admin_conninfo(APP_DATABASE)), directory).up()
+        if demo:
+            try:
+                seed = importlib.import_module("mapperdb.seed")
+            except ImportError:
+                raise EnvironmentProblem("--demo needs the seed module (mapperdb.seed)") from None
+            seed.seed_database(pg.admin_conninfo(APP_DATABASE))
+        click.echo(f"DSN={pg.admin_url(APP_DATABASE)}")
+        sys.stdout.flush()
+        while True:
+            signal.pause()
