@@ -90,6 +90,7 @@ def _settings(root: Path, port: int) -> dict[str, str]:
         # those run with superuser rights, as Azure's azure.extensions does for its admin.
         "session_preload_libraries": "pgextwlist",
         "extwlist.extensions": allowed,
+        "extwlist.custom_path": str(root / "extwlist"),
         "azure.extensions": allowed,
         "pgaudit.log": "ddl,role",
         "password_encryption": "scram-sha-256",
@@ -101,6 +102,13 @@ def _settings(root: Path, port: int) -> dict[str, str]:
         "log_line_prefix": "%m [%p] %u@%d ",
     }
 
+
+# Scripts pgextwlist runs as superuser after CREATE EXTENSION by a non-superuser
+# (<custom_path>/<extension>/after-create.sql). Azure lets its admin group schedule pg_cron jobs;
+# pg_cron alone grants its schema to nobody.
+AFTER_CREATE = {
+    "pg_cron": f"grant usage on schema cron to {ADMIN_GROUP};\n",
+}
 
 HBA = """\
 # The socket directory is private to the server's OS user (mode 0700), so trust on it is
@@ -302,6 +310,13 @@ class EphemeralPostgres:
         with (datadir / "postgresql.conf").open("a") as fh:
             fh.write("\n# mapperdb: Azure Flexible Server shape\n" + conf)
         (datadir / "pg_hba.conf").write_text(HBA)
+        for extension, script in AFTER_CREATE.items():
+            folder = self.root / "extwlist" / extension
+            folder.mkdir(parents=True)
+            (folder / "after-create.sql").write_text(script)
+            if run_as:
+                for path in (folder.parent, folder, folder / "after-create.sql"):
+                    os.chown(path, run_as.uid, run_as.gid)
 
     def _start_server(self, run_as: RunAs | None) -> None:
         assert self.install is not None and self.root is not None
