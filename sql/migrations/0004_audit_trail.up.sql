@@ -297,6 +297,7 @@ begin
         chain_seq := v_link.chain_seq;
         occurred_at := v_link.occurred_at;
         if v_link.chain_seq <> v_expected_seq then
+            chain_seq := v_expected_seq;
             problem := format('expected link %s, found link %s (links missing or duplicated)',
                 v_expected_seq, v_link.chain_seq);
         elsif v_link.prev_hash <> v_prev then
