@@ -157,6 +157,8 @@ begin
     if p_months_ahead not between 0 and 24 then
         raise exception 'p_months_ahead must be between 0 and 24, got %', p_months_ahead;
     end if;
+    -- Attaching a partition validates its foreign keys, which must see every tenant.
+    perform set_config('mapper.maintenance', 'on', true);
     for v_parent in
         select pt.partrelid::regclass
         from pg_catalog.pg_partitioned_table as pt

@@ -38,6 +38,7 @@ as $$
 declare
     v_parent regclass;
     v_key name;
+    v_table text;
     v_longest integer;
     v_part record;
     v_tenant record;
@@ -60,6 +61,7 @@ begin
         ]::regclass[])
     loop
         v_key := mapper.partition_key(v_parent);
+        v_table := (select c.relname from pg_catalog.pg_class as c where c.oid = v_parent);
         table_name := v_parent::text;
         for v_part in
             select i.inhrelid::regclass as part, mapper.partition_upper_bound(i.inhrelid) as upper
@@ -73,7 +75,7 @@ begin
                 execute format('select tenant_id, count(*) as n from %s group by tenant_id', v_part.part)
             loop
                 perform mapper.audit_append(
-                    v_count.tenant_id, v_parent::text, 'retention_drop',
+                    v_count.tenant_id, v_table, 'retention_drop',
                     array[jsonb_build_object('partition', v_part.part::text)],
                     null,
                     array[jsonb_build_object(
@@ -112,7 +114,7 @@ begin
             end loop;
             if v_total > 0 then
                 perform mapper.audit_append(
-                    v_tenant.tenant_id, v_parent::text, 'retention_delete',
+                    v_tenant.tenant_id, v_table, 'retention_delete',
                     array[jsonb_build_object('older_than', v_tenant.cutoff)],
                     null,
                     array[jsonb_build_object('rows', v_total, 'older_than', v_tenant.cutoff)]
