@@ -25,7 +25,8 @@ create table mapper.detector_executions (
         else finished_at is not null and finished_at >= started_at end
     ),
     constraint detector_executions_error_code_check check (
-        case when status in ('failed', 'timed_out') then error_code ~ '^[A-Z][A-Z0-9_]{0,63}$'
+        case when status in ('failed', 'timed_out')
+            then error_code is not null and error_code ~ '^[A-Z][A-Z0-9_]{0,63}$'
         else error_code is null end
     ),
     constraint detector_executions_correlation_id_check
