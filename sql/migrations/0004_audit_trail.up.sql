@@ -2,7 +2,9 @@
 -- privileged actions (retention purges), written only by triggers and maintenance functions
 -- running as mapper_owner. No application role can insert, update or delete audit rows.
 --   link n:  row_hash(n) = sha256(row_hash(n-1) || sha256(canonical(n))), row_hash(0) = 32 zero
---            bytes, canonical(n) = the jsonb array text of the row's content (audit_canonical).
+--            bytes (audit_canonical() gives canonical(n));
+--            canonical(n) = the jsonb array of the link's scalars, then the row key, old and new
+--            row as jsonb text, newline separated (jsonb text never holds a raw newline).
 -- audit_chain_heads holds each tenant's last link; writers lock it, so a tenant's links are
 -- strictly sequential even under concurrency, and a truncated tail is detectable.
 -- Audit rows outlive the data they describe (no foreign key to tenant_configs) and are not
@@ -26,7 +28,9 @@ create table mapper.audit_records (
     constraint audit_records_chain_seq_check check (chain_seq > 0),
     constraint audit_records_action_check
         check (action in ('insert', 'update', 'delete', 'retention_delete', 'retention_drop')),
-    constraint audit_records_table_name_check check (table_name ~ '^[a-z_][a-z0-9_]{0,62}$'),
+    constraint audit_records_table_name_check check (
+        table_name ~ '^[a-z_][a-z0-9_]*$' and char_length(table_name) <= 63
+    ),
     constraint audit_records_db_user_check check (char_length(db_user) between 1 and 128),
     constraint audit_records_actor_check check (char_length(actor) between 1 and 200),
     constraint audit_records_prev_hash_check check (octet_length(prev_hash) = 32),
@@ -96,6 +100,9 @@ create policy audit_chain_heads_maintenance_all on mapper.audit_chain_heads
 
 grant select on mapper.audit_chain_heads to mapper_auditor;
 
+-- Hot helpers are plain SQL without a SET clause, so the planner inlines them (a SET clause
+-- would forbid inlining and cost a GUC save and restore on every row); they name pg_catalog
+-- explicitly instead.
 create function mapper.audit_canonical(
     p_tenant_id uuid, p_chain_seq bigint, p_occurred_at timestamptz, p_action text,
     p_table_name text, p_row_key jsonb, p_old_data jsonb, p_new_data jsonb, p_db_user text,
@@ -104,13 +111,15 @@ create function mapper.audit_canonical(
 returns bytea
 language sql
 immutable
-set search_path = pg_catalog, pg_temp
 as $$
-    select convert_to(
-        jsonb_build_array(
-            p_tenant_id::text, p_chain_seq, extract(epoch from p_occurred_at), p_action,
-            p_table_name, p_row_key, p_old_data, p_new_data, p_db_user, p_actor
-        )::text,
+    select pg_catalog.convert_to(
+        pg_catalog.jsonb_build_array(
+            p_tenant_id::text, p_chain_seq, extract(epoch from p_occurred_at),
+            p_action, p_table_name, p_db_user, p_actor
+        )::text
+        || E'\n' || coalesce(p_row_key::text, 'null')
+        || E'\n' || coalesce(p_old_data::text, 'null')
+        || E'\n' || coalesce(p_new_data::text, 'null'),
         'UTF8'
     )
 $$;
@@ -139,6 +148,8 @@ declare
     v_hash bytea;
     v_prev bytea[] := array[]::bytea[];
     v_hashes bytea[] := array[]::bytea[];
+    v_contents bytea[];
+    v_content bytea;
     v_i integer;
 begin
     if v_count = 0 then
@@ -154,12 +165,21 @@ begin
     if v_first is null then
         raise exception 'audit chain head of tenant % is not visible (tenant context?)', p_tenant_id;
     end if;
-    for v_i in 1 .. v_count loop
+    -- Content hashes set-based (unnest keeps the array order), then the chain itself: the only
+    -- sequential part, a FOREACH over 32-byte values into expanded local arrays (O(1) each;
+    -- subscripting a varlena array instead would walk it from the start every time).
+    select array_agg(sha256(mapper.audit_canonical(
+        p_tenant_id, v_first + u.ord - 1, v_at, p_action, p_table_name,
+        u.row_key, u.old_data, u.new_data, v_user, v_actor
+    )))
+    into v_contents
+    from unnest(p_row_keys, p_old_data, p_new_data)
+        with ordinality as u (row_key, old_data, new_data, ord);
+    v_i := 0;
+    foreach v_content in array v_contents loop
+        v_i := v_i + 1;
         v_prev[v_i] := v_hash;
-        v_hash := sha256(v_hash || sha256(mapper.audit_canonical(
-            p_tenant_id, v_first + v_i - 1, v_at, p_action, p_table_name,
-            p_row_keys[v_i], p_old_data[v_i], p_new_data[v_i], v_user, v_actor
-        )));
+        v_hash := sha256(v_hash || v_content);
         v_hashes[v_i] := v_hash;
     end loop;
     insert into mapper.audit_records (
@@ -195,21 +215,24 @@ declare
     v_old jsonb[];
     v_new jsonb[];
 begin
+    -- to_jsonb() once per row (offset 0 keeps the planner from repeating it per reference).
     if tg_op = 'INSERT' then
         for v_tenant, v_row_keys, v_new in
-            select (c.r ->> 'tenant_id')::uuid,
+            select n.tenant_id,
                 array_agg(mapper.audit_row_key(c.r, v_keys)), array_agg(c.r - v_omit)
-            from (select to_jsonb(n) as r from new_rows as n) as c
-            group by 1
+            from new_rows as n
+            cross join lateral (select to_jsonb(n) as r offset 0) as c
+            group by n.tenant_id
         loop
             perform mapper.audit_append(v_tenant, tg_table_name, 'insert', v_row_keys, null, v_new);
         end loop;
     elsif tg_op = 'DELETE' then
         for v_tenant, v_row_keys, v_old in
-            select (c.r ->> 'tenant_id')::uuid,
+            select o.tenant_id,
                 array_agg(mapper.audit_row_key(c.r, v_keys)), array_agg(c.r - v_omit)
-            from (select to_jsonb(o) as r from old_rows as o) as c
-            group by 1
+            from old_rows as o
+            cross join lateral (select to_jsonb(o) as r offset 0) as c
+            group by o.tenant_id
         loop
             perform mapper.audit_append(v_tenant, tg_table_name, 'delete', v_row_keys, v_old, null);
         end loop;
@@ -220,12 +243,12 @@ begin
             select coalesce((n.r ->> 'tenant_id')::uuid, (o.r ->> 'tenant_id')::uuid),
                 array_agg(coalesce(n.k, o.k)), array_agg(o.r - v_omit), array_agg(n.r - v_omit)
             from (
-                select mapper.audit_row_key(to_jsonb(x), v_keys) as k, to_jsonb(x) as r
-                from old_rows as x
+                select mapper.audit_row_key(j.r, v_keys) as k, j.r
+                from old_rows as x cross join lateral (select to_jsonb(x) as r offset 0) as j
             ) as o
             full join (
-                select mapper.audit_row_key(to_jsonb(x), v_keys) as k, to_jsonb(x) as r
-                from new_rows as x
+                select mapper.audit_row_key(j.r, v_keys) as k, j.r
+                from new_rows as x cross join lateral (select to_jsonb(x) as r offset 0) as j
             ) as n on n.k = o.k
             group by 1
         loop
@@ -244,13 +267,18 @@ create function mapper.audit_row_key(p_row jsonb, p_keys text[])
 returns jsonb
 language sql
 immutable
-set search_path = pg_catalog, pg_temp
 as $$
-    select jsonb_object_agg(k.key, p_row -> k.key) from unnest(p_keys) as k (key)
+    select case pg_catalog.cardinality(p_keys)
+        when 1 then pg_catalog.jsonb_build_object(p_keys[1], p_row -> p_keys[1])
+        when 3 then pg_catalog.jsonb_build_object(
+            p_keys[1], p_row -> p_keys[1], p_keys[2], p_row -> p_keys[2],
+            p_keys[3], p_row -> p_keys[3]
+        )
+    end
 $$;
 
 comment on function mapper.audit_row_key(jsonb, text[]) is
-    'The key columns of an audited row, as a jsonb object.';
+    'The key columns (one or three) of an audited row, as a jsonb object.';
 
 create function mapper.reject_audit_change()
 returns trigger

@@ -22,27 +22,32 @@ create table mapper.storage_records (
     constraint storage_records_pk primary key (tenant_id, created_at, id),
     constraint storage_records_tenant_fk foreign key (tenant_id)
         references mapper.tenant_configs (tenant_id),
-    constraint storage_records_source_data_hash_check check (source_data_hash ~ '^[0-9a-f]{64}$'),
+    constraint storage_records_source_data_hash_check check (
+        source_data_hash ~ '^[0-9a-f]+$' and octet_length(source_data_hash) = 64
+    ),
     constraint storage_records_detector_type_check
-        check (detector_type ~ '^[a-z][a-z0-9_]{0,62}$'),
+        check (detector_type ~ '^[a-z][a-z0-9_]*$' and char_length(detector_type) <= 63),
     constraint storage_records_taxonomy_labels_check check (
         cardinality(taxonomy_labels) between 1 and 32
         and array_position(taxonomy_labels, null) is null
         and array_to_string(taxonomy_labels, '|')
-        ~ '^[A-Za-z][A-Za-z0-9_.-]{0,127}(\|[A-Za-z][A-Za-z0-9_.-]{0,127})*$'
+        ~ '^[A-Za-z][A-Za-z0-9_.-]*(\|[A-Za-z][A-Za-z0-9_.-]*)*$'
+        and char_length(array_to_string(taxonomy_labels, '|')) <= 4096
     ),
     constraint storage_records_confidence_score_check
         check (confidence_score >= 0 and confidence_score <= 1),
     constraint storage_records_model_version_check
-        check (model_version ~ '^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$'),
+        check (model_version ~ '^[A-Za-z0-9][A-Za-z0-9._+-]*$' and char_length(model_version) <= 64),
     constraint storage_records_correlation_id_check
-        check (correlation_id ~ '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$'),
-    constraint storage_records_azure_region_check check (azure_region ~ '^[a-z][a-z0-9]{1,39}$'),
+        check (correlation_id ~ '^[A-Za-z0-9][A-Za-z0-9._:-]*$' and char_length(correlation_id) <= 128),
+    constraint storage_records_azure_region_check check (
+        azure_region ~ '^[a-z][a-z0-9]+$' and char_length(azure_region) <= 40
+    ),
     constraint storage_records_backup_status_check
         check (backup_status in ('pending', 'backed_up', 'failed')),
     constraint storage_records_payload_check check (octet_length(payload) between 1 and 1048576),
     constraint storage_records_payload_key_version_check
-        check (payload_key_version ~ '^[0-9a-f]{32}$'),
+        check (payload_key_version ~ '^[0-9a-f]+$' and octet_length(payload_key_version) = 32),
     constraint storage_records_metadata_check check (
         jsonb_typeof(metadata) = 'object' and octet_length(metadata::text) <= 8192
     )

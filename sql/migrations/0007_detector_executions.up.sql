@@ -17,7 +17,7 @@ create table mapper.detector_executions (
     constraint detector_executions_tenant_fk foreign key (tenant_id)
         references mapper.tenant_configs (tenant_id),
     constraint detector_executions_detector_type_check
-        check (detector_type ~ '^[a-z][a-z0-9_]{0,62}$'),
+        check (detector_type ~ '^[a-z][a-z0-9_]*$' and char_length(detector_type) <= 63),
     constraint detector_executions_status_check
         check (status in ('running', 'succeeded', 'failed', 'timed_out', 'cancelled')),
     constraint detector_executions_finished_check check (
@@ -26,11 +26,11 @@ create table mapper.detector_executions (
     ),
     constraint detector_executions_error_code_check check (
         case when status in ('failed', 'timed_out')
-            then error_code is not null and error_code ~ '^[A-Z][A-Z0-9_]{0,63}$'
+            then coalesce(error_code ~ '^[A-Z][A-Z0-9_]*$' and char_length(error_code) <= 64, false)
         else error_code is null end
     ),
     constraint detector_executions_correlation_id_check
-        check (correlation_id ~ '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$')
+        check (correlation_id ~ '^[A-Za-z0-9][A-Za-z0-9._:-]*$' and char_length(correlation_id) <= 128)
 ) partition by range (started_at);
 
 comment on table mapper.detector_executions is 'One row per detector run: status, timing, error.';

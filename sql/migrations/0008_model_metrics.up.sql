@@ -15,10 +15,12 @@ create table mapper.model_metrics (
     constraint model_metrics_tenant_fk foreign key (tenant_id)
         references mapper.tenant_configs (tenant_id),
     constraint model_metrics_model_version_check
-        check (model_version ~ '^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$'),
+        check (model_version ~ '^[A-Za-z0-9][A-Za-z0-9._+-]*$' and char_length(model_version) <= 64),
     constraint model_metrics_detector_type_check
-        check (detector_type ~ '^[a-z][a-z0-9_]{0,62}$'),
-    constraint model_metrics_metric_name_check check (metric_name ~ '^[a-z][a-z0-9_]{0,62}$'),
+        check (detector_type ~ '^[a-z][a-z0-9_]*$' and char_length(detector_type) <= 63),
+    constraint model_metrics_metric_name_check check (
+        metric_name ~ '^[a-z][a-z0-9_]*$' and char_length(metric_name) <= 63
+    ),
     constraint model_metrics_metric_value_check
         check (metric_value > '-Infinity'::double precision
             and metric_value < 'Infinity'::double precision),
