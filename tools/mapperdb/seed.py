@@ -10,11 +10,13 @@ N/10 model metrics, and the audit links the triggers write for all of them.
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,7 +51,7 @@ CHUNK_ROWS = 20_000
 
 @dataclass(frozen=True)
 class SeedResult:
-    tenants: list[uuid.UUID]
+    tenants: int
     storage_records: int
     detector_executions: int
     model_metrics: int
@@ -167,69 +169,101 @@ def _ensure_app_member(conn: psycopg.Connection[Any]) -> None:
     print(f"seed: granted {APP_ROLE} to the connecting user to write as the app", file=sys.stderr)
 
 
+def _seed_tenant(conn: psycopg.Connection[Any], n: int, rows: int, seed: int) -> tuple[int, ...]:
+    """One tenant in one transaction, as mapper_app with the tenant context."""
+    rng = random.Random(seed * 1_000_003 + n)  # noqa: S311 - demo data, not secrets
+    tenant_id = uuid.UUID(int=rng.getrandbits(128), version=4)
+    tenant = str(tenant_id)
+    key = f"{rng.getrandbits(128):032x}"
+    recs = _records(rng, rows, datetime.now(UTC))
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(f"set local role {APP_ROLE}")
+        cur.execute("select set_config('app.tenant_id', %s, true)", (tenant,))
+        cur.execute("select set_config('app.actor', 'mapperdb-seed', true)")
+        cur.execute(
+            "insert into mapper.tenant_configs (tenant_id, name, retention_days, "
+            "key_vault_key_uri, allowed_detector_types) values (%s, %s, %s, %s, %s)",
+            (
+                tenant_id,
+                f"Demo tenant {n + 1}",
+                rng.choice((30, 90, 365)),
+                f"https://kv-mapper-demo.vault.azure.net/keys/tenant-{tenant[:8]}/{key}",
+                list(DETECTORS),
+            ),
+        )
+        return (
+            _copy(cur, "storage_records", STORAGE_COLUMNS, _storage_lines(rng, tenant, key, recs)),
+            _copy(
+                cur, "detector_executions", EXECUTION_COLUMNS, _execution_lines(rng, tenant, recs)
+            ),
+            _copy(cur, "model_metrics", METRIC_COLUMNS, _metric_lines(rng, tenant, recs)),
+        )
+
+
 def seed_database(
-    conninfo: str, tenants: int = 3, rows: int = 1000, *, random_seed: int = 20251125
+    conninfo: str,
+    tenants: int = 3,
+    rows: int = 1000,
+    *,
+    workers: int | None = None,
+    random_seed: int | None = None,
 ) -> SeedResult:
-    """Seed ``tenants`` new tenants with ``rows`` storage records each; returns what was written."""
+    """Seed ``tenants`` new tenants with ``rows`` storage records each, ``workers`` tenants at a
+    time (default: one per CPU); returns what was written. A ``random_seed`` makes the data (and
+    the tenant ids) reproducible; by default every call adds new tenants."""
     if tenants < 1 or rows < 0:
         raise ValueError("tenants must be >= 1 and rows >= 0")
-    rng = random.Random(random_seed)
+    seed = random_seed if random_seed is not None else random.SystemRandom().getrandbits(32)
+    workers = max(1, min(tenants, workers or os.cpu_count() or 1))
     started = time.monotonic()
-    now = datetime.now(UTC)
-    ids: list[uuid.UUID] = []
-    totals = [0, 0, 0]
-    with Connector(conninfo).connect(autocommit=True) as conn:
+    connector = Connector(conninfo)
+    with connector.connect(autocommit=True) as conn:
         _ensure_app_member(conn)
-        for n in range(tenants):
-            tenant_id = uuid.uuid4()
-            ids.append(tenant_id)
-            tenant = str(tenant_id)
-            key = f"{rng.getrandbits(128):032x}"
-            recs = _records(rng, rows, now)
-            with conn.transaction(), conn.cursor() as cur:
-                cur.execute(f"set local role {APP_ROLE}")
-                cur.execute("select set_config('app.tenant_id', %s, true)", (tenant,))
-                cur.execute("select set_config('app.actor', 'mapperdb-seed', true)")
-                cur.execute(
-                    "insert into mapper.tenant_configs (tenant_id, name, retention_days, "
-                    "key_vault_key_uri, allowed_detector_types) values (%s, %s, %s, %s, %s)",
-                    (
-                        tenant_id,
-                        f"Demo tenant {n + 1}",
-                        rng.choice((30, 90, 365)),
-                        f"https://kv-mapper-demo.vault.azure.net/keys/tenant-{tenant[:8]}/{key}",
-                        list(DETECTORS),
-                    ),
-                )
-                totals[0] += _copy(
-                    cur, "storage_records", STORAGE_COLUMNS, _storage_lines(rng, tenant, key, recs)
-                )
-                totals[1] += _copy(
-                    cur, "detector_executions", EXECUTION_COLUMNS, _execution_lines(rng, tenant, recs)
-                )
-                totals[2] += _copy(
-                    cur, "model_metrics", METRIC_COLUMNS, _metric_lines(rng, tenant, recs)
-                )
+
+    def work(first: int) -> list[tuple[int, ...]]:
+        with connector.connect(autocommit=True) as conn:
+            return [_seed_tenant(conn, n, rows, seed) for n in range(first, tenants, workers)]
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        done = [t for batch in pool.map(work, range(workers)) for t in batch]
+    with connector.connect(autocommit=True) as conn:
         row = conn.execute(
             "select has_function_privilege('mapper.refresh_daily_aggregates()', 'execute')"
         ).fetchone()
         if row is not None and row[0]:
             conn.execute("select mapper.refresh_daily_aggregates()")
-    return SeedResult(ids, totals[0], totals[1], totals[2], time.monotonic() - started)
+    return SeedResult(
+        tenants=len(done),
+        storage_records=sum(t[0] for t in done),
+        detector_executions=sum(t[1] for t in done),
+        model_metrics=sum(t[2] for t in done),
+        seconds=time.monotonic() - started,
+    )
 
 
 @click.command()
 @click.option("--dsn", help="Connection string (else DATABASE_URL, else the PG* variables).")
 @click.option("--tenants", type=click.IntRange(1, 100_000), default=3, show_default=True)
 @click.option(
-    "--rows", type=click.IntRange(0, 100_000_000), default=1000, show_default=True,
+    "--rows",
+    type=click.IntRange(0, 100_000_000),
+    default=1000,
+    show_default=True,
     help="Storage records per tenant.",
 )
-def seed(dsn: str | None, tenants: int, rows: int) -> None:
+@click.option(
+    "--workers", type=click.IntRange(1, 64), help="Tenants seeded in parallel (default: CPUs)."
+)
+@click.option("--random-seed", type=int, help="Reproducible data and tenant ids.")
+def seed(
+    dsn: str | None, tenants: int, rows: int, workers: int | None, random_seed: int | None
+) -> None:
     """Load realistic demo or load data through the app role (RLS, checks and audit apply)."""
-    result = seed_database(resolve_conninfo(dsn), tenants, rows)
+    result = seed_database(
+        resolve_conninfo(dsn), tenants, rows, workers=workers, random_seed=random_seed
+    )
     click.echo(
-        f"seeded {len(result.tenants)} tenants: {result.storage_records} storage records, "
+        f"seeded {result.tenants} tenants: {result.storage_records} storage records, "
         f"{result.detector_executions} detector executions, {result.model_metrics} model "
         f"metrics in {result.seconds:.1f} s"
     )
