@@ -1,5 +1,5 @@
-"""Helpers and fixtures for the schema tests: login users that are members of the group roles, tenants
-with rows in every tenant table, and helpers to speak as a tenant."""
+"""Helpers and fixtures for the schema tests: login users that are members of the group roles,
+tenants with rows in every tenant table, and helpers to speak as a tenant."""
 
 from __future__ import annotations
 

@@ -120,9 +120,12 @@ def test_tampering_is_reported_at_the_first_broken_link(
 def test_application_roles_cannot_change_the_trail(
     two_tenants: Speaker, user: str, statement: str
 ) -> None:
-    with getattr(two_tenants, user)() as conn:
-        with pytest.raises(errors.InsufficientPrivilege), tenant(conn, TENANT_A) as cur:
-            cur.execute(statement)
+    with (
+        getattr(two_tenants, user)() as conn,
+        pytest.raises(errors.InsufficientPrivilege),
+        tenant(conn, TENANT_A) as cur,
+    ):
+        cur.execute(statement)
     assert verify(two_tenants, TENANT_A) == []
     assert len(trail(two_tenants, TENANT_A)) == 10
 

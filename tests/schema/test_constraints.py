@@ -59,26 +59,47 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("tenant_configs", {"status": "deleted"}, "tenant_configs_status_check"),
     ("tenant_configs", {"retention_days": 0}, "tenant_configs_retention_days_check"),
     ("tenant_configs", {"retention_days": 3651}, "tenant_configs_retention_days_check"),
-    ("tenant_configs", {"key_vault_key_uri": "http://evil.example/keys/k"},
-     "tenant_configs_key_vault_key_uri_check"),
-    ("tenant_configs", {"allowed_detector_types": ["PII!"]},
-     "tenant_configs_allowed_detector_types_check"),
-    ("tenant_configs", {"allowed_detector_types": ["pii", None]},
-     "tenant_configs_allowed_detector_types_check"),
-    ("tenant_configs", {"created_at": "2030-01-02", "updated_at": "2030-01-01"},
-     "tenant_configs_updated_at_check"),
+    (
+        "tenant_configs",
+        {"key_vault_key_uri": "http://evil.example/keys/k"},
+        "tenant_configs_key_vault_key_uri_check",
+    ),
+    (
+        "tenant_configs",
+        {"allowed_detector_types": ["PII!"]},
+        "tenant_configs_allowed_detector_types_check",
+    ),
+    (
+        "tenant_configs",
+        {"allowed_detector_types": ["pii", None]},
+        "tenant_configs_allowed_detector_types_check",
+    ),
+    (
+        "tenant_configs",
+        {"created_at": "2030-01-02", "updated_at": "2030-01-01"},
+        "tenant_configs_updated_at_check",
+    ),
     ("storage_records", {"source_data_hash": "AB" * 32}, "storage_records_source_data_hash_check"),
-    ("storage_records", {"source_data_hash": "raw user input"},
-     "storage_records_source_data_hash_check"),
+    (
+        "storage_records",
+        {"source_data_hash": "raw user input"},
+        "storage_records_source_data_hash_check",
+    ),
     ("storage_records", {"detector_type": "Pii"}, "storage_records_detector_type_check"),
     ("storage_records", {"taxonomy_labels": []}, "storage_records_taxonomy_labels_check"),
-    ("storage_records", {"taxonomy_labels": ["ok", "no spaces"]},
-     "storage_records_taxonomy_labels_check"),
+    (
+        "storage_records",
+        {"taxonomy_labels": ["ok", "no spaces"]},
+        "storage_records_taxonomy_labels_check",
+    ),
     ("storage_records", {"taxonomy_labels": ["L"] * 33}, "storage_records_taxonomy_labels_check"),
     ("storage_records", {"confidence_score": 1.01}, "storage_records_confidence_score_check"),
     ("storage_records", {"confidence_score": -0.01}, "storage_records_confidence_score_check"),
-    ("storage_records", {"confidence_score": float("nan")},
-     "storage_records_confidence_score_check"),
+    (
+        "storage_records",
+        {"confidence_score": float("nan")},
+        "storage_records_confidence_score_check",
+    ),
     ("storage_records", {"model_version": ""}, "storage_records_model_version_check"),
     ("storage_records", {"correlation_id": "a b"}, "storage_records_correlation_id_check"),
     ("storage_records", {"azure_region": "West Europe"}, "storage_records_azure_region_check"),
@@ -89,10 +110,16 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("storage_records", {"metadata": Jsonb([1, 2])}, "storage_records_metadata_check"),
     ("storage_records", {"metadata": Jsonb({"k": "v" * 9000})}, "storage_records_metadata_check"),
     ("detector_executions", {"detector_type": "a-b"}, "detector_executions_detector_type_check"),
-    ("detector_executions", {"status": "exploded", "error_code": None},
-     "detector_executions_status_check"),
-    ("detector_executions", {"status": "running", "error_code": None},
-     "detector_executions_finished_check"),
+    (
+        "detector_executions",
+        {"status": "exploded", "error_code": None},
+        "detector_executions_status_check",
+    ),
+    (
+        "detector_executions",
+        {"status": "running", "error_code": None},
+        "detector_executions_finished_check",
+    ),
     ("detector_executions", {"finished_at": "2000-01-01"}, "detector_executions_finished_check"),
     ("detector_executions", {"status": "succeeded"}, "detector_executions_error_code_check"),
     ("detector_executions", {"error_code": "lowercase"}, "detector_executions_error_code_check"),
@@ -141,7 +168,9 @@ def test_the_good_rows_are_accepted(speak: Speaker) -> None:
     assert counts(speak) == (1, 1, 1, 1, 4)
 
 
-@pytest.mark.parametrize(("table", "change", "constraint"), CASES, ids=[c[2] + str(i) for i, c in enumerate(CASES)])
+@pytest.mark.parametrize(
+    ("table", "change", "constraint"), CASES, ids=[c[2] + str(i) for i, c in enumerate(CASES)]
+)
 def test_each_violation_names_its_constraint_and_writes_nothing(
     speak: Speaker, table: str, change: dict[str, Any], constraint: str
 ) -> None:
@@ -150,15 +179,18 @@ def test_each_violation_names_its_constraint_and_writes_nothing(
             add_tenant(conn, TENANT_A, "alpha")
     before = counts(speak)
     good = GOOD[table]
-    with speak.app() as conn:
-        with pytest.raises(errors.CheckViolation) as caught, tenant(conn, TENANT_A) as cur:
-            # A valid row first: the bad one must take it down with it (nothing partial).
-            valid = dict(good)
-            if table == "tenant_configs":
-                valid = {**good, "tenant_id": TENANT_A}
-                insert(cur, table, [{**good, **change}])
-            else:
-                insert(cur, table, [valid, {**good, **change}])
+    with (
+        speak.app() as conn,
+        pytest.raises(errors.CheckViolation) as caught,
+        tenant(conn, TENANT_A) as cur,
+    ):
+        # A valid row first: the bad one must take it down with it (nothing partial).
+        valid = dict(good)
+        if table == "tenant_configs":
+            valid = {**good, "tenant_id": TENANT_A}
+            insert(cur, table, [{**good, **change}])
+        else:
+            insert(cur, table, [valid, {**good, **change}])
     assert caught.value.diag.constraint_name == constraint
     assert constraint in str(caught.value)
     assert counts(speak) == before
@@ -180,9 +212,12 @@ def test_foreign_key_to_the_tenant(speak: Speaker) -> None:
     """A tenant that has no configuration row cannot write data (its own id: nothing leaks)."""
     stranger = uuid.uuid4()
     for table in ("storage_records", "detector_executions", "model_metrics"):
-        with speak.app() as conn:
-            with pytest.raises(errors.ForeignKeyViolation) as caught, tenant(conn, stranger) as cur:
-                insert(cur, table, [{**GOOD[table], "tenant_id": stranger}])
+        with (
+            speak.app() as conn,
+            pytest.raises(errors.ForeignKeyViolation) as caught,
+            tenant(conn, stranger) as cur,
+        ):
+            insert(cur, table, [{**GOOD[table], "tenant_id": stranger}])
         assert caught.value.diag.constraint_name == f"{table}_tenant_fk"
     with speak.app() as conn:
         add_tenant(conn, TENANT_A, "alpha")
@@ -193,7 +228,9 @@ def test_foreign_key_to_the_tenant(speak: Speaker) -> None:
     assert caught.value.diag.constraint_name == "storage_records_tenant_fk"
 
 
-@pytest.mark.parametrize("column", ["source_data_hash", "detector_type", "confidence_score", "payload"])
+@pytest.mark.parametrize(
+    "column", ["source_data_hash", "detector_type", "confidence_score", "payload"]
+)
 def test_not_null(speak: Speaker, column: str) -> None:
     with speak.app() as conn:
         add_tenant(conn, TENANT_A, "alpha")

@@ -47,14 +47,19 @@ def test_tenant_sees_only_its_rows(two_tenants: Speaker, table: str) -> None:
         with connect() as conn, tenant(conn, TENANT_A) as cur:
             seen = cur.execute(f"select distinct tenant_id from mapper.{table}").fetchall()
             assert seen == [(TENANT_A,)]
-            assert count(cur, f"select count(*) from mapper.{table} where tenant_id = %s", TENANT_B) == 0
+            assert (
+                count(cur, f"select count(*) from mapper.{table} where tenant_id = %s", TENANT_B)
+                == 0
+            )
 
 
 @pytest.mark.parametrize("table", TENANT_TABLES)
 def test_tenant_cannot_update_or_delete_other_tenant(two_tenants: Speaker, table: str) -> None:
     before = owners_view(two_tenants, table)
     with two_tenants.app() as conn, tenant(conn, TENANT_A) as cur:
-        cur.execute(f"update mapper.{table} set tenant_id = tenant_id where tenant_id = %s", (TENANT_B,))
+        cur.execute(
+            f"update mapper.{table} set tenant_id = tenant_id where tenant_id = %s", (TENANT_B,)
+        )
         assert cur.rowcount == 0
         cur.execute(f"delete from mapper.{table} where tenant_id = %s", (TENANT_B,))
         assert cur.rowcount == 0
@@ -63,21 +68,25 @@ def test_tenant_cannot_update_or_delete_other_tenant(two_tenants: Speaker, table
 
 @pytest.mark.parametrize("table", TENANT_TABLES)
 def test_tenant_cannot_move_its_rows_to_another_tenant(two_tenants: Speaker, table: str) -> None:
-    with two_tenants.app() as conn:
-        with pytest.raises(errors.InsufficientPrivilege, match="row-level security"):
-            with tenant(conn, TENANT_A) as cur:
-                cur.execute(f"update mapper.{table} set tenant_id = %s", (TENANT_B,))
+    with (
+        two_tenants.app() as conn,
+        pytest.raises(errors.InsufficientPrivilege, match="row-level security"),
+        tenant(conn, TENANT_A) as cur,
+    ):
+        cur.execute(f"update mapper.{table} set tenant_id = %s", (TENANT_B,))
 
 
 def test_tenant_cannot_insert_for_another_tenant(two_tenants: Speaker) -> None:
     with two_tenants.app() as conn:
-        with pytest.raises(errors.InsufficientPrivilege, match="row-level security"):
-            with tenant(conn, TENANT_A) as cur:
-                cur.execute(
-                    f"insert into mapper.storage_records ({STORAGE_COLUMNS}) "
-                    "values (%s, now(), %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    storage_row(TENANT_B, 99)[:1] + storage_row(TENANT_B, 99)[2:],
-                )
+        with (
+            pytest.raises(errors.InsufficientPrivilege, match="row-level security"),
+            tenant(conn, TENANT_A) as cur,
+        ):
+            cur.execute(
+                f"insert into mapper.storage_records ({STORAGE_COLUMNS}) "
+                "values (%s, now(), %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                storage_row(TENANT_B, 99)[:1] + storage_row(TENANT_B, 99)[2:],
+            )
         for statement, params in (
             (
                 "insert into mapper.detector_executions (tenant_id, detector_type, correlation_id)"
@@ -90,9 +99,11 @@ def test_tenant_cannot_insert_for_another_tenant(two_tenants: Speaker) -> None:
                 (TENANT_B,),
             ),
         ):
-            with pytest.raises(errors.InsufficientPrivilege, match="row-level security"):
-                with tenant(conn, TENANT_A) as cur:
-                    cur.execute(statement, params)
+            with (
+                pytest.raises(errors.InsufficientPrivilege, match="row-level security"),
+                tenant(conn, TENANT_A) as cur,
+            ):
+                cur.execute(statement, params)
     assert owners_view(two_tenants, "detector_executions")[str(TENANT_B)] == 3
 
 
@@ -133,11 +144,13 @@ def test_no_tenant_sees_nothing_and_writes_nothing(
             assert cur.rowcount == 0
             cur.execute(f"delete from mapper.{table}")
             assert cur.rowcount == 0
-        with pytest.raises(errors.InsufficientPrivilege, match="row-level security"):
-            with conn.transaction():
-                if context is not None:
-                    conn.execute("select set_config('app.tenant_id', %s, true)", (context,))
-                add_tenant_in_tx(conn, uuid.uuid4())
+        with (
+            pytest.raises(errors.InsufficientPrivilege, match="row-level security"),
+            conn.transaction(),
+        ):
+            if context is not None:
+                conn.execute("select set_config('app.tenant_id', %s, true)", (context,))
+            add_tenant_in_tx(conn, uuid.uuid4())
 
 
 def test_context_does_not_leak_into_next_transaction(two_tenants: Speaker) -> None:
@@ -151,9 +164,12 @@ def test_context_does_not_leak_into_next_transaction(two_tenants: Speaker) -> No
 
 
 def test_invalid_tenant_context_fails_closed(two_tenants: Speaker) -> None:
-    with two_tenants.app() as conn:
-        with pytest.raises(errors.InvalidTextRepresentation), tenant(conn, "a' or true --") as cur:
-            cur.execute("select count(*) from mapper.storage_records")
+    with (
+        two_tenants.app() as conn,
+        pytest.raises(errors.InvalidTextRepresentation),
+        tenant(conn, "a' or true --") as cur,
+    ):
+        cur.execute("select count(*) from mapper.storage_records")
 
 
 @pytest.mark.parametrize(
@@ -196,9 +212,12 @@ def test_reporting_is_filtered_by_tenant(two_tenants: Speaker, query: str, user:
 def test_materialized_views_are_not_readable_by_app_roles(two_tenants: Speaker) -> None:
     for connect in (two_tenants.app, two_tenants.readonly, two_tenants.auditor):
         for mv in ("storage_records_daily_mv", "detector_executions_daily_mv"):
-            with connect() as conn:
-                with pytest.raises(errors.InsufficientPrivilege), tenant(conn, TENANT_A) as cur:
-                    cur.execute(f"select count(*) from mapper.{mv}")
+            with (
+                connect() as conn,
+                pytest.raises(errors.InsufficientPrivilege),
+                tenant(conn, TENANT_A) as cur,
+            ):
+                cur.execute(f"select count(*) from mapper.{mv}")
 
 
 def partitions(speak: Speaker) -> list[str]:
@@ -221,12 +240,14 @@ def test_partitions_are_not_readable_directly(two_tenants: Speaker) -> None:
     with two_tenants.superuser() as conn:
         grants = conn.execute(
             "select c.relname, c.relacl::text from pg_class c join pg_inherits i "
-            "on i.inhrelid = c.oid where c.relnamespace = 'mapper'::regnamespace and c.relkind = 'r' "
-            "and c.relacl is not null and c.relacl::text ~ 'mapper_(app|readonly|auditor)=|(^|[{,])='"
+            "on i.inhrelid = c.oid where c.relnamespace = 'mapper'::regnamespace "
+            "and c.relkind = 'r' and c.relacl is not null "
+            "and c.relacl::text ~ 'mapper_(app|readonly|auditor)=|(^|[{,])='"
         ).fetchall()
         unprotected = conn.execute(
             "select c.relname from pg_class c join pg_inherits i on i.inhrelid = c.oid "
-            "where c.relnamespace = 'mapper'::regnamespace and c.relkind = 'r' and not c.relrowsecurity"
+            "where c.relnamespace = 'mapper'::regnamespace and c.relkind = 'r' "
+            "and not c.relrowsecurity"
         ).fetchall()
     assert grants == []
     assert unprotected == []
@@ -257,9 +278,9 @@ def test_app_cannot_escalate(two_tenants: Speaker, statement: str) -> None:
     with two_tenants.app() as conn:
         with pytest.raises(psycopg.Error) as caught, tenant(conn, TENANT_A) as cur:
             cur.execute(statement)
-        assert isinstance(caught.value, errors.InsufficientPrivilege | errors.UndefinedFunction) or (
-            "must be owner" in str(caught.value) or "permission denied" in str(caught.value)
-        )
+        assert isinstance(
+            caught.value, errors.InsufficientPrivilege | errors.UndefinedFunction
+        ) or ("must be owner" in str(caught.value) or "permission denied" in str(caught.value))
 
 
 def test_maintenance_flag_gives_app_nothing(two_tenants: Speaker) -> None:
@@ -297,7 +318,12 @@ def test_app_roles_have_no_bypass_and_own_nothing(two_tenants: Speaker) -> None:
             "select relname from pg_class where relnamespace = 'mapper'::regnamespace "
             "and relacl::text ~ '(^|[{,])='"
         ).fetchall()
-    assert [r[0] for r in roles] == ["mapper_app", "mapper_auditor", "mapper_owner", "mapper_readonly"]
+    assert [r[0] for r in roles] == [
+        "mapper_app",
+        "mapper_auditor",
+        "mapper_owner",
+        "mapper_readonly",
+    ]
     assert all(r[1:] == (False, False, False, False, False) for r in roles)
     assert owners == [("mapper_owner",)]
     assert public_functions == []
@@ -313,7 +339,5 @@ def test_every_tenant_table_forces_rls(two_tenants: Speaker) -> None:
             "where c.relnamespace = 'mapper'::regnamespace and c.relkind in ('r', 'p') "
             "and not c.relispartition order by 1"
         ).fetchall()
-    assert [r[0] for r in rows] == sorted(
-        [*TENANT_TABLES, "audit_records", "audit_chain_heads"]
-    )
+    assert [r[0] for r in rows] == sorted([*TENANT_TABLES, "audit_records", "audit_chain_heads"])
     assert all(r[1] and r[2] for r in rows)

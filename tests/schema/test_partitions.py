@@ -139,8 +139,18 @@ def test_retention_removes_only_expired_data_and_audits_it(speak: Speaker) -> No
     removed = purge(speak)
 
     assert ("mapper.storage_records", TENANT_A, "delete", 5) in removed
-    assert ("mapper.storage_records", TENANT_A, "drop partition mapper.storage_records_p202305", 1) in removed
-    assert ("mapper.storage_records", TENANT_B, "drop partition mapper.storage_records_p202305", 1) in removed
+    assert (
+        "mapper.storage_records",
+        TENANT_A,
+        "drop partition mapper.storage_records_p202305",
+        1,
+    ) in removed
+    assert (
+        "mapper.storage_records",
+        TENANT_B,
+        "drop partition mapper.storage_records_p202305",
+        1,
+    ) in removed
     assert not [r for r in removed if r[1] == TENANT_B and r[2] == "delete"]
     assert "storage_records_p202305" not in partitions_of(speak, "storage_records")
     assert len(storage_dates(speak, TENANT_A)) == 1  # only yesterday's row
@@ -151,7 +161,9 @@ def test_retention_removes_only_expired_data_and_audits_it(speak: Speaker) -> No
                 "select action, new_data from mapper.audit_records "
                 "where action like 'retention%%' order by chain_seq"
             ).fetchall()
-            assert cur.execute("select count(*) from mapper.verify_audit_chain()").fetchone() == (0,)
+            assert cur.execute("select count(*) from mapper.verify_audit_chain()").fetchone() == (
+                0,
+            )
         actions = [p[0] for p in purges]
         assert actions.count("retention_drop") == 1
         assert actions.count("retention_delete") == (1 if tid == TENANT_A else 0)
