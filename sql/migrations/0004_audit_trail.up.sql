@@ -100,9 +100,9 @@ create policy audit_chain_heads_maintenance_all on mapper.audit_chain_heads
 
 grant select on mapper.audit_chain_heads to mapper_auditor;
 
--- Hot helpers are plain SQL without a SET clause, so the planner inlines them (a SET clause
--- would forbid inlining and cost a GUC save and restore on every row); they name pg_catalog
--- explicitly instead.
+-- Hot helpers are plain SQL without a SET clause and declared STABLE like the jsonb functions
+-- they call, so the planner inlines them (a SET clause, or IMMUTABLE over STABLE calls, forbids
+-- inlining, and then every statement re-plans the body); they name pg_catalog explicitly.
 create function mapper.audit_canonical(
     p_tenant_id uuid, p_chain_seq bigint, p_occurred_at timestamptz, p_action text,
     p_table_name text, p_row_key jsonb, p_old_data jsonb, p_new_data jsonb, p_db_user text,
@@ -110,7 +110,7 @@ create function mapper.audit_canonical(
 )
 returns bytea
 language sql
-immutable
+stable
 as $$
     select pg_catalog.convert_to(
         pg_catalog.jsonb_build_array(
@@ -266,7 +266,7 @@ comment on function mapper.audit_changes() is
 create function mapper.audit_row_key(p_row jsonb, p_keys text[])
 returns jsonb
 language sql
-immutable
+stable
 as $$
     select case pg_catalog.cardinality(p_keys)
         when 1 then pg_catalog.jsonb_build_object(p_keys[1], p_row -> p_keys[1])
