@@ -82,6 +82,8 @@ create table mapper.audit_chain_heads (
 
 comment on table mapper.audit_chain_heads is
     'The last link of each tenant''s audit chain; locked by writers to serialize a tenant''s links.';
+comment on index mapper.audit_chain_heads_pk is
+    'Serves the chain-head lookup (and lock) of audit_append() and verify_audit_chain().';
 
 alter table mapper.audit_chain_heads enable row level security;
 alter table mapper.audit_chain_heads force row level security;
