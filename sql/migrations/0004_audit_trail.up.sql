@@ -11,6 +11,7 @@
 -- subject to tenant retention; they never hold the encrypted payload (only its hash).
 set local role mapper_owner;
 
+-- mapperdb:allow TEN002 reason: append-only trail; no role may update or delete its rows (a trigger rejects it too)
 create table mapper.audit_records (
     tenant_id uuid not null,
     chain_seq bigint not null,
