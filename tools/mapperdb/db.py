@@ -102,15 +102,18 @@ class Connector:
                     f"no Entra ID token for {describe(self.conninfo)}: {first_line(exc)}; "
                     "sign in (az login, managed identity) or give a password in the DSN"
                 ) from None
-            params.setdefault("sslmode", "require")
+            # Azure requires TLS; say so unless the DSN or PGSSLMODE already chose.
+            if "sslmode" not in conninfo_to_dict(self.conninfo) and not os.environ.get("PGSSLMODE"):
+                params["sslmode"] = "require"
         return params
 
     def connect(self, *, autocommit: bool = True) -> psycopg.Connection[Any]:
         """Connect, retrying transient failures with jittered exponential backoff."""
         last: psycopg.OperationalError | None = None
         for attempt in range(self.attempts):
+            params = self._params()  # a fresh token for every attempt
             try:
-                return psycopg.connect(self.conninfo, autocommit=autocommit, **self._params())
+                return psycopg.connect(self.conninfo, autocommit=autocommit, **params)
             except psycopg.OperationalError as exc:
                 last = exc
                 if exc.sqlstate in PERMANENT_SQLSTATES or _is_auth_failure(exc):

@@ -106,6 +106,11 @@ class Event:
 class MigrationFailed(FindingsError):
     """A migration's SQL failed; the message says what is applied and how to go on."""
 
+    def __init__(self, message: str, *, path: Path, line: int) -> None:
+        super().__init__(message)
+        self.path = path
+        self.line = line
+
 
 class DriftError(FindingsError):
     def __init__(self, drift: list[Drift]) -> None:
@@ -250,8 +255,6 @@ class Runner:
 
     def _run(self, direction: Direction, to: int | None) -> list[Outcome]:
         migrations = self.migrations()
-        for m in migrations:  # every file parses before anything runs
-            _ = m.up.statements, m.down.statements
         with self.connector.connect() as conn, self._locked(conn):
             history.ensure(conn)
             applied = history.read(conn)
@@ -466,5 +469,7 @@ class Runner:
             state = "statements before it ran; the migration stays applied"
         return MigrationFailed(
             f"{where}: {what} failed{after}: {first_line(exc)}"
-            f"{f' (SQLSTATE {sqlstate})' if sqlstate else ''}; {state}"
+            f"{f' (SQLSTATE {sqlstate})' if sqlstate else ''}; {state}",
+            path=script.path,
+            line=line,
         )

@@ -54,5 +54,8 @@ def sandbox(port: int | None, demo: bool, directory: Path) -> None:
             seed.seed_database(pg.admin_conninfo(APP_DATABASE))
         click.echo(f"DSN={pg.admin_url(APP_DATABASE)}")
         sys.stdout.flush()
-        while True:
-            signal.pause()
+        try:
+            while True:
+                signal.pause()
+        except KeyboardInterrupt:
+            click.echo("sandbox: stopped, cluster removed", err=True)

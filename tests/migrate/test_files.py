@@ -1,0 +1,115 @@
+"""Migration files: names, pairs, directives and the normalised checksum."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mapperdb.errors import ConfigError
+from mapperdb.migrate.files import MigrationSyntaxError, checksum, load_migrations, load_script
+
+from .helpers import write
+
+
+def test_loads_pairs_in_version_order(tmp_path: Path) -> None:
+    write(tmp_path, 2, "second", "select 2;", "select -2;")
+    write(tmp_path, 1, "first", "select 1;", "select -1;")
+    (tmp_path / "README.md").write_text("ignored")
+    migrations = load_migrations(tmp_path)
+    assert [(m.version, m.name) for m in migrations] == [(1, "first"), (2, "second")]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "1_short.up.sql",
+        "0001-dash.up.sql",
+        "0001_Upper.up.sql",
+        "0001_x.sql",
+        "0001_x.sideways.sql",
+    ],
+)
+def test_malformed_name_is_an_error_naming_the_file(tmp_path: Path, name: str) -> None:
+    (tmp_path / name).write_text("select 1;")
+    with pytest.raises(ConfigError, match=f"{name}: malformed migration file name"):
+        load_migrations(tmp_path)
+
+
+def test_duplicate_version_names_both_files(tmp_path: Path) -> None:
+    write(tmp_path, 1, "alpha", "select 1;", "select 1;")
+    write(tmp_path, 1, "beta", "select 1;", "select 1;")
+    with pytest.raises(ConfigError, match=r"0001_beta\.down\.sql: duplicate version 0001"):
+        load_migrations(tmp_path)
+
+
+def test_missing_down_file_is_named(tmp_path: Path) -> None:
+    (tmp_path / "0001_alone.up.sql").write_text("select 1;")
+    with pytest.raises(ConfigError, match=r"0001_alone\.up\.sql: missing its down file"):
+        load_migrations(tmp_path)
+
+
+def test_directives_are_read_from_the_header(tmp_path: Path) -> None:
+    path = tmp_path / "0001_x.up.sql"
+    path.write_text(
+        "-- mapperdb:no-transaction\n-- why: big table\n-- mapperdb:lock-timeout 250ms\n"
+        "-- mapperdb:statement-timeout 2h\n-- mapperdb:lock-retries 9\nselect 1;\n"
+        "-- mapperdb:lock-timeout 1s\n"  # after the first statement: not a header any more
+    )
+    d = load_script(path).directives
+    assert (d.transaction, d.lock_timeout, d.statement_timeout, d.lock_retries) == (
+        False,
+        "250ms",
+        "2h",
+        9,
+    )
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ("select 1;\n", None),
+        ("-- hi\n-- mapperdb:no-transaction\nselect 1;", "must be the first line"),
+        ("-- mapperdb:lock-timeout soon\nselect 1;", "needs a PostgreSQL duration"),
+        ("-- mapperdb:lock-retries many\nselect 1;", "needs a whole number"),
+        ("-- mapperdb:transactional\nselect 1;", "unknown directive 'mapperdb:transactional'"),
+    ],
+)
+def test_bad_directives_name_file_and_line(
+    tmp_path: Path, header: str, message: str | None
+) -> None:
+    path = tmp_path / "0001_x.up.sql"
+    path.write_text(header)
+    if message is None:
+        assert load_script(path).directives.transaction
+        return
+    with pytest.raises(ConfigError, match=message) as info:
+        load_script(path)
+    assert str(path) + ":" in info.value.message
+
+
+def test_checksum_ignores_line_endings_and_trailing_whitespace() -> None:
+    base = "create table a (id bigint);\nselect 1;\n"
+    assert checksum(base) == checksum(base.replace("\n", "\r\n"))
+    assert checksum(base) == checksum("create table a (id bigint);   \nselect 1;\t\n\n\n")
+    assert checksum(base) != checksum(base.replace("select 1", "select 2"))
+    assert checksum(base) != checksum("  " + base)  # leading whitespace is content
+
+
+def test_statements_are_split_by_postgres_parser_with_lines(tmp_path: Path) -> None:
+    path = tmp_path / "0001_x.up.sql"
+    path.write_text(
+        "-- header\ncreate table a (id bigint);\n\ndo $$ begin perform 1; end $$;\n"
+        "create index concurrently if not exists a_id_ix on public.a (id);\n"
+    )
+    statements = load_script(path).statements
+    assert [s.line for s in statements] == [2, 4, 5]
+    assert statements[2].concurrent_index == ("public", "a_id_ix")
+    assert statements[0].concurrent_index is None
+
+
+def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "0001_x.up.sql"
+    path.write_text("select 1;\n\ncreate tabel oops (id bigint);\n")
+    with pytest.raises(MigrationSyntaxError, match=r"0001_x\.up\.sql:3: syntax error"):
+        _ = load_script(path).statements

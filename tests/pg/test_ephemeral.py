@@ -1,0 +1,146 @@
+"""The ephemeral PostgreSQL: Azure's shape, and nothing left behind however it ends."""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from mapperdb.pg.ephemeral import EphemeralPostgres
+from mapperdb.platform import allowed_extension_names, preload_libraries
+from tests.conftest import Database
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_configured_like_flexible_server(empty_db: Database) -> None:
+    with psycopg.connect(empty_db.admin_conninfo) as conn:
+        settings = dict(
+            conn.execute(
+                "select name, setting from pg_settings where name in"
+                " ('shared_preload_libraries', 'cron.database_name', 'azure.extensions')"
+            ).fetchall()
+        )
+        assert conn.execute("show azure.extensions").fetchone() == (
+            ",".join(allowed_extension_names()),
+        )
+    assert settings["shared_preload_libraries"] == ",".join(preload_libraries())
+    assert settings["cron.database_name"] == "mapper"
+
+
+def test_admin_creates_allowed_extensions_and_nothing_else(empty_db: Database) -> None:
+    with psycopg.connect(empty_db.admin_conninfo, autocommit=True) as conn:
+        conn.execute("create extension pgcrypto")
+        conn.execute("create extension pg_stat_statements")  # untrusted: needs the allow-list
+        for name in ("citext", "hstore"):  # trusted in PostgreSQL, but not allow-listed
+            with pytest.raises(
+                psycopg.errors.FeatureNotSupported, match=f'"{name}" is not allow-listed'
+            ):
+                conn.execute(f"create extension {name}")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("drop event trigger mapperdb_extension_allowlist")
+
+
+def test_admin_is_not_superuser_and_cannot_become_one(empty_db: Database) -> None:
+    with psycopg.connect(empty_db.admin_conninfo, autocommit=True) as conn:
+        assert conn.execute(
+            "select rolsuper from pg_roles where rolname = current_user"
+        ).fetchone() == (False,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("alter role current_user superuser")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("set role postgres")
+
+
+def test_tcp_needs_the_password(pg: EphemeralPostgres) -> None:
+    with psycopg.connect(pg.admin_url("mapper")) as conn:
+        assert conn.execute("select current_user").fetchone() == ("mapperadmin",)
+    wrong = pg.admin_url("mapper").replace(pg.admin_password, "wrong")
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        psycopg.connect(wrong)
+
+
+@pytest.fixture
+def scratch() -> Iterator[Path]:
+    """A temp parent the unprivileged server user can traverse (pytest's tmp_path is 0700)."""
+    path = Path(tempfile.mkdtemp(prefix="mapperdb-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_server_runs_unprivileged_and_is_removed_on_stop(scratch: Path) -> None:
+    with EphemeralPostgres(tmp_parent=scratch) as pg:
+        assert pg.root is not None and pg._server is not None
+        pid = pg._server.pid
+        assert os.stat(f"/proc/{pid}").st_uid != 0
+        root = pg.root
+    assert not root.exists()
+    assert not _alive(pid)
+    assert list(scratch.iterdir()) == []
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_sandbox_serves_then_leaves_nothing_behind(
+    tmp_path: Path, scratch: Path, how: signal.Signals
+) -> None:
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    (migrations / "0001_t.up.sql").write_text("create table public.t (id bigint);")
+    (migrations / "0001_t.down.sql").write_text("drop table public.t;")
+    env = {**os.environ, "MAPPERDB_TMPDIR": str(scratch)}
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mapperdb", "sandbox", "--dir", str(migrations)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
+    assert proc.stdout is not None
+    # A hang detector, not a performance assertion: bench/sandbox_start.py measures start time.
+    ready, _, _ = select.select([proc.stdout], [], [], 60)
+    assert ready, "sandbox printed no DSN within 60 s"
+    line = proc.stdout.readline().strip()
+    elapsed = time.monotonic() - started
+    assert line.startswith("DSN=postgresql://mapperadmin:"), line
+    with psycopg.connect(line.removeprefix("DSN=")) as conn:
+        assert conn.execute("select count(*) from mapperdb.schema_history").fetchone() == (1,)
+        assert conn.execute("select to_regclass('public.t')").fetchone() == ("t",)
+    cluster = next(scratch.iterdir())
+    postmaster = int((cluster / "data" / "postmaster.pid").read_text().split()[0])
+    proc.send_signal(how)
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 15  # after SIGKILL the reaper does the work
+    while time.monotonic() < deadline and (_alive(postmaster) or any(scratch.iterdir())):
+        time.sleep(0.05)
+    assert not _alive(postmaster), f"postgres {postmaster} outlived the sandbox ({how.name})"
+    assert list(scratch.iterdir()) == [], f"temp directory left behind ({how.name})"
+    print(f"sandbox DSN after {elapsed:.2f} s")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def test_admin_schedules_pg_cron_jobs_in_the_cron_database(pg: EphemeralPostgres) -> None:
+    with psycopg.connect(pg.admin_conninfo("mapper"), autocommit=True) as conn:
+        conn.execute("create extension if not exists pg_cron")
+        job = conn.execute("select cron.schedule('probe', '0 3 * * *', 'select 1')").fetchone()
+        assert job is not None
+        conn.execute("select cron.unschedule('probe')")
