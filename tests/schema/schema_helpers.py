@@ -14,6 +14,7 @@ import pytest
 from psycopg import sql
 
 from mapperdb.pg.ephemeral import EphemeralPostgres
+from tests.conftest import Database
 
 # login user -> group role; the users exist cluster-wide, like people and services on Azure.
 LOGINS = {
@@ -45,7 +46,7 @@ def logins(pg: EphemeralPostgres, template_db: str) -> dict[str, str]:
 class Speaker:
     """Connections to one test database as the real roles."""
 
-    db: Any  # tests.conftest.Database
+    db: Database
 
     def connect(self, user: str) -> psycopg.Connection[Any]:
         return psycopg.connect(self.db.conninfo(user), autocommit=False)
@@ -67,7 +68,7 @@ class Speaker:
 
 
 @pytest.fixture
-def speak(db: Any, logins: dict[str, str]) -> Speaker:
+def speak(db: Database, logins: dict[str, str]) -> Speaker:
     return Speaker(db)
 
 

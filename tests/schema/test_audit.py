@@ -7,7 +7,8 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import errors
-from schema_helpers import TENANT_A, TENANT_B, Speaker, tenant
+
+from tests.schema.schema_helpers import TENANT_A, TENANT_B, Speaker, tenant
 
 
 def trail(speak: Speaker, tenant_id: Any) -> list[tuple[Any, ...]]:

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
-from schema_helpers import Speaker, tenant
 
 from mapperdb.erd import mermaid_erd, replace_block
 from mapperdb.seed import seed_database
+from tests.schema.schema_helpers import Speaker, tenant
 
 INDEXES = """
 select c.relname, i.relname, obj_description(i.oid, 'pg_class'),

@@ -9,7 +9,8 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import errors, sql
-from schema_helpers import KEY_VERSION, TENANT_A, Speaker, add_tenant, tenant
+
+from tests.schema.schema_helpers import KEY_VERSION, TENANT_A, Speaker, add_tenant, tenant
 
 GOOD: dict[str, dict[str, Any]] = {
     "tenant_configs": {

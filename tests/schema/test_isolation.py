@@ -8,7 +8,8 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import errors
-from schema_helpers import (
+
+from tests.schema.schema_helpers import (
     STORAGE_COLUMNS,
     TENANT_A,
     TENANT_B,

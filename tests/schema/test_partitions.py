@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from schema_helpers import (
+from tests.schema.schema_helpers import (
     STORAGE_COLUMNS,
     TENANT_A,
     TENANT_B,
