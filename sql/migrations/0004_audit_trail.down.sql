@@ -5,6 +5,7 @@ drop function mapper.verify_audit_chain(uuid);
 drop table mapper.audit_records;
 drop function mapper.reject_audit_change();
 drop function mapper.audit_changes();
+drop function mapper.audit_image(jsonb, boolean);
 drop function mapper.audit_row_key(jsonb, text[]);
 drop function mapper.audit_append(uuid, text, text, jsonb[], jsonb[], jsonb[]);
 drop function mapper.audit_canonical(

@@ -8,7 +8,10 @@
 -- audit_chain_heads holds each tenant's last link; writers lock it, so a tenant's links are
 -- strictly sequential even under concurrency, and a truncated tail is detectable.
 -- Audit rows outlive the data they describe (no foreign key to tenant_configs) and are not
--- subject to tenant retention; they never hold the encrypted payload (only its hash).
+-- subject to tenant retention. So that the trail does not keep what retention removes, the
+-- high-volume data tables are audited in digest mode: a link holds the row key and the sha256
+-- of the old and new row versions, not a copy; tenant_configs keeps full before/after images.
+-- The encrypted payload is never part of either.
 set local role mapper_owner;
 
 -- mapperdb:allow TEN002 reason: append-only trail; no role may update or delete its rows (a trigger rejects it too)
@@ -204,6 +207,24 @@ comment on function mapper.audit_append(uuid, text, text, jsonb[], jsonb[], json
     'Appends links to a tenant''s audit chain. Internal to mapper_owner: the audit trigger and '
     'the retention functions call it; no other role can execute it.';
 
+create function mapper.audit_image(p_row jsonb, p_digest boolean)
+returns jsonb
+language sql
+stable
+as $$
+    select case
+        when p_digest then pg_catalog.jsonb_build_object(
+            'sha256',
+            pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(p_row::text, 'UTF8')), 'hex')
+        )
+        else p_row
+    end
+$$;
+
+comment on function mapper.audit_image(jsonb, boolean) is
+    'What a link keeps of a row version: the row as jsonb, or in digest mode only its sha256 '
+    '(the data stays in its table, subject to retention; the chain commits to its digest).';
+
 create function mapper.audit_changes()
 returns trigger
 language plpgsql
@@ -213,6 +234,7 @@ as $$
 declare
     v_keys text[] := string_to_array(tg_argv[0], ',');
     v_omit text[] := coalesce(string_to_array(nullif(tg_argv[1], ''), ','), array[]::text[]);
+    v_digest boolean := coalesce(tg_argv[2] = 'digest', false);
     v_tenant uuid;
     v_row_keys jsonb[];
     v_old jsonb[];
@@ -222,7 +244,8 @@ begin
     if tg_op = 'INSERT' then
         for v_tenant, v_row_keys, v_new in
             select n.tenant_id,
-                array_agg(mapper.audit_row_key(c.r, v_keys)), array_agg(c.r - v_omit)
+                array_agg(mapper.audit_row_key(c.r, v_keys)),
+                array_agg(mapper.audit_image(c.r - v_omit, v_digest))
             from new_rows as n
             cross join lateral (select to_jsonb(n) as r offset 0) as c
             group by n.tenant_id
@@ -232,7 +255,8 @@ begin
     elsif tg_op = 'DELETE' then
         for v_tenant, v_row_keys, v_old in
             select o.tenant_id,
-                array_agg(mapper.audit_row_key(c.r, v_keys)), array_agg(c.r - v_omit)
+                array_agg(mapper.audit_row_key(c.r, v_keys)),
+                array_agg(mapper.audit_image(c.r - v_omit, v_digest))
             from old_rows as o
             cross join lateral (select to_jsonb(o) as r offset 0) as c
             group by o.tenant_id
@@ -244,7 +268,8 @@ begin
         -- null (the policies forbid moving a row to another tenant).
         for v_tenant, v_row_keys, v_old, v_new in
             select coalesce((n.r ->> 'tenant_id')::uuid, (o.r ->> 'tenant_id')::uuid),
-                array_agg(coalesce(n.k, o.k)), array_agg(o.r - v_omit), array_agg(n.r - v_omit)
+                array_agg(coalesce(n.k, o.k)), array_agg(mapper.audit_image(o.r - v_omit, v_digest)),
+                array_agg(mapper.audit_image(n.r - v_omit, v_digest))
             from (
                 select mapper.audit_row_key(j.r, v_keys) as k, j.r
                 from old_rows as x cross join lateral (select to_jsonb(x) as r offset 0) as j
@@ -264,7 +289,8 @@ $$;
 
 comment on function mapper.audit_changes() is
     'Statement-level audit trigger (transition tables). Arguments: the key columns, comma '
-    'separated, then the columns never copied into the trail (e.g. the encrypted payload).';
+    'separated; the columns never copied into the trail (e.g. the encrypted payload); and '
+    '''digest'' to keep only a sha256 of each row version instead of a copy.';
 
 create function mapper.audit_row_key(p_row jsonb, p_keys text[])
 returns jsonb

@@ -1,7 +1,8 @@
 -- Mapped detector outputs (the seed's StorageRecord), partitioned by month of created_at.
 -- The raw input is never stored: only its sha256 (source_data_hash). The payload is ciphertext
 -- produced by the application with the tenant's Key Vault key (payload_key_version says which
--- version); the audit trail records every change but never copies the payload.
+-- version). Every change is audited in digest mode (0004): the trail commits to each row
+-- version's sha256 and never holds a copy of the record.
 set local role mapper_owner;
 
 create table mapper.storage_records (
@@ -104,19 +105,19 @@ create trigger storage_records_audit_insert
     referencing new table as new_rows
     for each statement
     when (not (current_user = 'mapper_owner' and current_setting('mapper.maintenance', true) = 'on'))
-    execute function mapper.audit_changes('tenant_id,created_at,id', 'payload');
+    execute function mapper.audit_changes('tenant_id,created_at,id', 'payload', 'digest');
 create trigger storage_records_audit_update
     after update on mapper.storage_records
     referencing old table as old_rows new table as new_rows
     for each statement
     when (not (current_user = 'mapper_owner' and current_setting('mapper.maintenance', true) = 'on'))
-    execute function mapper.audit_changes('tenant_id,created_at,id', 'payload');
+    execute function mapper.audit_changes('tenant_id,created_at,id', 'payload', 'digest');
 create trigger storage_records_audit_delete
     after delete on mapper.storage_records
     referencing old table as old_rows
     for each statement
     when (not (current_user = 'mapper_owner' and current_setting('mapper.maintenance', true) = 'on'))
-    execute function mapper.audit_changes('tenant_id,created_at,id', 'payload');
+    execute function mapper.audit_changes('tenant_id,created_at,id', 'payload', 'digest');
 
 select count(*) from mapper.maintain_partitions();
 

@@ -60,6 +60,33 @@ def test_every_change_is_audited(two_tenants: Speaker) -> None:
     assert all(link[1] == "insert" for link in trail(two_tenants, TENANT_B))
 
 
+def test_data_tables_are_audited_by_digest(two_tenants: Speaker) -> None:
+    """The trail of a data table keeps the sha256 of each row version, which matches the row."""
+    with two_tenants.app() as conn, tenant(conn, TENANT_A) as cur:
+        cur.execute("update mapper.storage_records set backup_status = 'failed' where true")
+        rows = cur.execute(
+            "select jsonb_build_object('tenant_id', tenant_id, 'created_at', created_at, 'id', id),"
+            " encode(sha256(convert_to((to_jsonb(s) - 'payload')::text, 'UTF8')), 'hex') "
+            "from mapper.storage_records as s"
+        ).fetchall()
+    links = {
+        str(sorted(link[0].items())): link[1]
+        for link in two_tenants_links(two_tenants, "storage_records", "update")
+    }
+    assert len(rows) == 3
+    for key, digest in rows:
+        assert links[str(sorted(key.items()))] == {"sha256": digest}
+
+
+def two_tenants_links(speak: Speaker, table: str, action: str) -> list[tuple[Any, ...]]:
+    with speak.auditor() as conn, tenant(conn, TENANT_A) as cur:
+        return cur.execute(
+            "select row_key, new_data from mapper.audit_records "
+            "where table_name = %s and action = %s",
+            (table, action),
+        ).fetchall()
+
+
 def tamper(speak: Speaker, statement: str) -> None:
     with speak.superuser() as conn:
         conn.execute("set session_replication_role = replica")  # past the append-only trigger
