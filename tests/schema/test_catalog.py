@@ -93,3 +93,25 @@ def test_seed_writes_through_the_app_role_with_audit(speak: Speaker) -> None:
                 "select count(*) from mapper.storage_records s join mapper.detector_executions e "
                 "using (tenant_id, correlation_id)"
             ).fetchone() == (300,)
+
+
+def test_seed_as_the_admin_for_sandbox_demo(speak: Speaker) -> None:
+    """``mapperdb sandbox --demo`` seeds with the admin's DSN: it writes as mapper_app too."""
+    result = seed_database(speak.db.admin_conninfo, tenants=1, rows=50, random_seed=5)
+    assert result.storage_records == 50
+    with speak.superuser() as conn:
+        users = conn.execute("select distinct db_user from mapper.audit_records").fetchall()
+    assert users == [("mapperadmin",)]
+
+
+def test_seed_command_reports_a_database_without_migrations(pg: Any) -> None:
+    from click.testing import CliRunner
+
+    from mapperdb.seed import seed
+
+    runner = CliRunner()
+    outcome = runner.invoke(
+        seed, ["--dsn", pg.admin_conninfo("postgres"), "--tenants", "1", "--rows", "1"]
+    )
+    assert outcome.exit_code != 0
+    assert "are the migrations applied" in str(outcome.exception)

@@ -24,7 +24,7 @@ from typing import Any
 import click
 import psycopg
 
-from mapperdb.db import Connector, resolve_conninfo
+from mapperdb.db import Connector, first_line, resolve_conninfo
 from mapperdb.errors import EnvironmentProblem
 
 APP_ROLE = "mapper_app"
@@ -259,9 +259,14 @@ def seed(
     dsn: str | None, tenants: int, rows: int, workers: int | None, random_seed: int | None
 ) -> None:
     """Load realistic demo or load data through the app role (RLS, checks and audit apply)."""
-    result = seed_database(
-        resolve_conninfo(dsn), tenants, rows, workers=workers, random_seed=random_seed
-    )
+    try:
+        result = seed_database(
+            resolve_conninfo(dsn), tenants, rows, workers=workers, random_seed=random_seed
+        )
+    except psycopg.Error as exc:
+        raise EnvironmentProblem(
+            f"seeding failed: {first_line(exc)}; are the migrations applied (mapperdb migrate up)?"
+        ) from None
     click.echo(
         f"seeded {result.tenants} tenants: {result.storage_records} storage records, "
         f"{result.detector_executions} detector executions, {result.model_metrics} model "
