@@ -3,6 +3,7 @@ duplicates another; the ER diagram comes from the catalog; the seed writes throu
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -71,6 +72,14 @@ def test_erd_is_generated_from_the_catalog(speak: Speaker) -> None:
     doc = replace_block("a\n<!-- erd:begin -->\nold\n<!-- erd:end -->\nb\n", diagram)
     assert doc.startswith("a\n<!-- erd:begin -->\n```mermaid\nerDiagram\n")
     assert doc.endswith("```\n<!-- erd:end -->\nb\n")
+
+
+def test_docs_diagram_is_the_live_catalog(speak: Speaker) -> None:
+    """docs/schema.md carries the diagram ``mapperdb erd --write`` makes from this schema."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "schema.md").read_text()
+    with psycopg.connect(speak.db.admin_conninfo) as conn:
+        diagram = mermaid_erd(conn)
+    assert replace_block(doc, diagram) == doc, "run: mapperdb erd --dsn DSN --write docs/schema.md"
 
 
 def test_seed_writes_through_the_app_role_with_audit(speak: Speaker) -> None:

@@ -123,6 +123,19 @@ def test_existence_does_not_leak_through_unique_or_foreign_keys(two_tenants: Spe
             add_tenant(conn, TENANT_B, "bravo")
 
 
+INSERT_ONE = {
+    "tenant_configs": "insert into mapper.tenant_configs (tenant_id, name, key_vault_key_uri) "
+    "values (%s, 'x', 'https://kv-x01.vault.azure.net/keys/k')",
+    "storage_records": f"insert into mapper.storage_records ({STORAGE_COLUMNS}) "
+    "values (%s, now(), repeat('a', 64), 'pii', '{L}', 0.5, 'v1', 'c', 'westeurope', '\\x01', "
+    "repeat('0', 32))",
+    "detector_executions": "insert into mapper.detector_executions "
+    "(tenant_id, detector_type, correlation_id) values (%s, 'pii', 'c')",
+    "model_metrics": "insert into mapper.model_metrics (tenant_id, model_version, detector_type, "
+    "metric_name, metric_value) values (%s, 'v1', 'pii', 'f1', 1)",
+}
+
+
 def add_tenant_in_tx(conn: psycopg.Connection[Any], tenant_id: uuid.UUID) -> None:
     conn.execute(
         "insert into mapper.tenant_configs (tenant_id, name, key_vault_key_uri) "
@@ -151,7 +164,7 @@ def test_no_tenant_sees_nothing_and_writes_nothing(
         ):
             if context is not None:
                 conn.execute("select set_config('app.tenant_id', %s, true)", (context,))
-            add_tenant_in_tx(conn, uuid.uuid4())
+            conn.execute(INSERT_ONE[table], (TENANT_A,))
 
 
 def test_context_does_not_leak_into_next_transaction(two_tenants: Speaker) -> None:
