@@ -81,19 +81,22 @@ create trigger tenant_configs_audit_insert
     after insert on mapper.tenant_configs
     referencing new table as new_rows
     for each statement
-    when (not (current_user = 'mapper_owner' and current_setting('mapper.maintenance', true) = 'on'))
+    when (not (current_user = 'mapper_owner'
+        and coalesce(current_setting('mapper.maintenance', true), '') = 'on'))
     execute function mapper.audit_changes('tenant_id', '');
 create trigger tenant_configs_audit_update
     after update on mapper.tenant_configs
     referencing old table as old_rows new table as new_rows
     for each statement
-    when (not (current_user = 'mapper_owner' and current_setting('mapper.maintenance', true) = 'on'))
+    when (not (current_user = 'mapper_owner'
+        and coalesce(current_setting('mapper.maintenance', true), '') = 'on'))
     execute function mapper.audit_changes('tenant_id', '');
 create trigger tenant_configs_audit_delete
     after delete on mapper.tenant_configs
     referencing old table as old_rows
     for each statement
-    when (not (current_user = 'mapper_owner' and current_setting('mapper.maintenance', true) = 'on'))
+    when (not (current_user = 'mapper_owner'
+        and coalesce(current_setting('mapper.maintenance', true), '') = 'on'))
     execute function mapper.audit_changes('tenant_id', '');
 
 reset role;

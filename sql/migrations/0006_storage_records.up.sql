@@ -104,19 +104,22 @@ create trigger storage_records_audit_insert
     after insert on mapper.storage_records
     referencing new table as new_rows
     for each statement
-    when (not (current_user = 'mapper_owner' and current_setting('mapper.maintenance', true) = 'on'))
+    when (not (current_user = 'mapper_owner'
+        and coalesce(current_setting('mapper.maintenance', true), '') = 'on'))
     execute function mapper.audit_changes('tenant_id,created_at,id', 'payload', 'digest');
 create trigger storage_records_audit_update
     after update on mapper.storage_records
     referencing old table as old_rows new table as new_rows
     for each statement
-    when (not (current_user = 'mapper_owner' and current_setting('mapper.maintenance', true) = 'on'))
+    when (not (current_user = 'mapper_owner'
+        and coalesce(current_setting('mapper.maintenance', true), '') = 'on'))
     execute function mapper.audit_changes('tenant_id,created_at,id', 'payload', 'digest');
 create trigger storage_records_audit_delete
     after delete on mapper.storage_records
     referencing old table as old_rows
     for each statement
-    when (not (current_user = 'mapper_owner' and current_setting('mapper.maintenance', true) = 'on'))
+    when (not (current_user = 'mapper_owner'
+        and coalesce(current_setting('mapper.maintenance', true), '') = 'on'))
     execute function mapper.audit_changes('tenant_id,created_at,id', 'payload', 'digest');
 
 select count(*) from mapper.maintain_partitions();

@@ -86,19 +86,22 @@ create trigger detector_executions_audit_insert
     after insert on mapper.detector_executions
     referencing new table as new_rows
     for each statement
-    when (not (current_user = 'mapper_owner' and current_setting('mapper.maintenance', true) = 'on'))
+    when (not (current_user = 'mapper_owner'
+        and coalesce(current_setting('mapper.maintenance', true), '') = 'on'))
     execute function mapper.audit_changes('tenant_id,started_at,id', '', 'digest');
 create trigger detector_executions_audit_update
     after update on mapper.detector_executions
     referencing old table as old_rows new table as new_rows
     for each statement
-    when (not (current_user = 'mapper_owner' and current_setting('mapper.maintenance', true) = 'on'))
+    when (not (current_user = 'mapper_owner'
+        and coalesce(current_setting('mapper.maintenance', true), '') = 'on'))
     execute function mapper.audit_changes('tenant_id,started_at,id', '', 'digest');
 create trigger detector_executions_audit_delete
     after delete on mapper.detector_executions
     referencing old table as old_rows
     for each statement
-    when (not (current_user = 'mapper_owner' and current_setting('mapper.maintenance', true) = 'on'))
+    when (not (current_user = 'mapper_owner'
+        and coalesce(current_setting('mapper.maintenance', true), '') = 'on'))
     execute function mapper.audit_changes('tenant_id,started_at,id', '', 'digest');
 
 select count(*) from mapper.maintain_partitions();

@@ -72,19 +72,22 @@ create trigger model_metrics_audit_insert
     after insert on mapper.model_metrics
     referencing new table as new_rows
     for each statement
-    when (not (current_user = 'mapper_owner' and current_setting('mapper.maintenance', true) = 'on'))
+    when (not (current_user = 'mapper_owner'
+        and coalesce(current_setting('mapper.maintenance', true), '') = 'on'))
     execute function mapper.audit_changes('tenant_id,recorded_at,id', '', 'digest');
 create trigger model_metrics_audit_update
     after update on mapper.model_metrics
     referencing old table as old_rows new table as new_rows
     for each statement
-    when (not (current_user = 'mapper_owner' and current_setting('mapper.maintenance', true) = 'on'))
+    when (not (current_user = 'mapper_owner'
+        and coalesce(current_setting('mapper.maintenance', true), '') = 'on'))
     execute function mapper.audit_changes('tenant_id,recorded_at,id', '', 'digest');
 create trigger model_metrics_audit_delete
     after delete on mapper.model_metrics
     referencing old table as old_rows
     for each statement
-    when (not (current_user = 'mapper_owner' and current_setting('mapper.maintenance', true) = 'on'))
+    when (not (current_user = 'mapper_owner'
+        and coalesce(current_setting('mapper.maintenance', true), '') = 'on'))
     execute function mapper.audit_changes('tenant_id,recorded_at,id', '', 'digest');
 
 select count(*) from mapper.maintain_partitions();
