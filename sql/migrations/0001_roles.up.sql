@@ -17,7 +17,9 @@ begin
             );
         end if;
     end loop;
-    if not pg_catalog.pg_has_role(current_user, 'mapper_owner', 'member') then
+    -- 'usage', not 'member': on PostgreSQL 16+ the creator of a role holds only ADMIN on it
+    -- (no INHERIT, no SET), which counts as 'member' but cannot `set role mapper_owner`.
+    if not pg_catalog.pg_has_role(current_user, 'mapper_owner', 'usage') then
         grant mapper_owner to current_user;
     end if;
     -- mapper_owner creates the schema of this database; nothing else at database level.
