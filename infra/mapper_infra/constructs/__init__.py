@@ -1,0 +1,1 @@
+"""Constructs with typed props, one concern each; the stack composes them."""

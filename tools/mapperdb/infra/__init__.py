@@ -1,0 +1,1 @@
+"""The infra gate: synthesize the environment stacks (synth.py) and check them (policy.py)."""
