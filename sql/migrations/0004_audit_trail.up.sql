@@ -159,11 +159,20 @@ begin
     if v_count = 0 then
         return 0;
     end if;
-    -- One statement creates the head if missing, locks it, and reads it.
-    insert into mapper.audit_chain_heads as h (tenant_id, last_seq, last_hash)
-    values (p_tenant_id, 0, '\x0000000000000000000000000000000000000000000000000000000000000000')
-    on conflict (tenant_id) do update set last_seq = h.last_seq
-    returning h.last_seq + 1, h.last_hash into v_first, v_hash;
+    -- Lock and read the tenant's chain head; the first link of a tenant creates it.
+    select h.last_seq + 1, h.last_hash into v_first, v_hash
+    from mapper.audit_chain_heads as h
+    where h.tenant_id = p_tenant_id
+    for update;
+    if v_first is null then
+        insert into mapper.audit_chain_heads (tenant_id, last_seq, last_hash)
+        values (p_tenant_id, 0, '\x0000000000000000000000000000000000000000000000000000000000000000')
+        on conflict (tenant_id) do nothing;
+        select h.last_seq + 1, h.last_hash into v_first, v_hash
+        from mapper.audit_chain_heads as h
+        where h.tenant_id = p_tenant_id
+        for update;
+    end if;
     if v_first is null then
         raise exception 'audit chain head of tenant % is not visible (tenant context?)', p_tenant_id;
     end if;
