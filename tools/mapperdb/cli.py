@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Start an ephemeral Azure-like PostgreSQL with all migrations.",
     ),
     "seed": ("mapperdb.seed", "seed", "Load realistic demo or load data through the app role."),
+    "erd": ("mapperdb.erd", "erd", "Mermaid ER diagram of the live catalog (docs/schema.md)."),
     "synth": (
         "mapperdb.infra.cli",
         "synth",

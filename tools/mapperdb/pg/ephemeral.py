@@ -323,7 +323,9 @@ class EphemeralPostgres:
             conn.execute(query)
 
     def drop_database(self, name: str) -> None:
-        with psycopg.connect(self.admin_conninfo("postgres"), autocommit=True) as conn:
+        # As the superuser: a superuser session of a test (tampering, catalog checks) may still
+        # be exiting, and only a superuser may terminate it.
+        with psycopg.connect(self.superuser_conninfo("postgres"), autocommit=True) as conn:
             conn.execute(
                 sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
             )

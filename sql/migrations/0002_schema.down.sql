@@ -1,0 +1,10 @@
+-- Reverses 0002_schema: restores the default function privileges and drops the (empty) schema.
+set local role mapper_owner;
+
+-- mapperdb:allow TEN010 reason: restores PostgreSQL's built-in default that the up removed
+alter default privileges for role mapper_owner
+    grant execute on functions to public;
+
+drop schema mapper;
+
+reset role;

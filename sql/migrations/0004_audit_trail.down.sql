@@ -1,0 +1,16 @@
+-- Reverses 0004_audit_trail: drops the audit trail, its chain heads and its functions.
+set local role mapper_owner;
+
+drop function mapper.verify_audit_chain(uuid);
+drop table mapper.audit_records;
+drop function mapper.reject_audit_change();
+drop function mapper.audit_changes();
+drop function mapper.audit_image(jsonb, boolean);
+drop function mapper.audit_row_key(jsonb, text[]);
+drop function mapper.audit_append(uuid, text, text, jsonb[], jsonb[], jsonb[]);
+drop function mapper.audit_canonical(
+    uuid, bigint, timestamptz, text, text, jsonb, jsonb, jsonb, text, text
+);
+drop table mapper.audit_chain_heads;
+
+reset role;

@@ -1,0 +1,102 @@
+-- Tenants and their configuration (the seed's TenantConfig). The tenant row is the parent of every
+-- tenant's data: each tenant table has a foreign key to it on tenant_id, and retention reads
+-- retention_days from it. key_vault_key_uri names the Key Vault key the application uses to
+-- encrypt the tenant's fields; the database never sees key material.
+set local role mapper_owner;
+
+create table mapper.tenant_configs (
+    tenant_id uuid not null,
+    name text not null,
+    status text not null default 'active',
+    retention_days integer not null default 90,
+    key_vault_key_uri text not null,
+    allowed_detector_types text[] not null default array[]::text[],
+    created_at timestamptz not null default now(),
+    updated_at timestamptz not null default now(),
+    constraint tenant_configs_pk primary key (tenant_id),
+    constraint tenant_configs_name_check check (char_length(name) between 1 and 200),
+    constraint tenant_configs_status_check check (status in ('active', 'suspended', 'offboarding')),
+    constraint tenant_configs_retention_days_check check (retention_days between 1 and 3650),
+    constraint tenant_configs_key_vault_key_uri_check check (
+        key_vault_key_uri
+        ~ '^https://[a-z0-9-]{3,24}\.vault\.azure\.net/keys/[A-Za-z0-9-]{1,127}(/[0-9a-f]{32})?$'
+    ),
+    constraint tenant_configs_allowed_detector_types_check check (
+        cardinality(allowed_detector_types) <= 64
+        and array_position(allowed_detector_types, null) is null
+        and array_to_string(allowed_detector_types, ',') ~ '^([a-z][a-z0-9_]{0,62}(,|$))*$'
+    ),
+    constraint tenant_configs_updated_at_check check (updated_at >= created_at)
+);
+
+comment on table mapper.tenant_configs is 'One row per tenant: status, retention and key reference.';
+comment on index mapper.tenant_configs_pk is
+    'Serves the tenant''s own configuration lookup and every foreign key to the tenant.';
+
+alter table mapper.tenant_configs enable row level security;
+alter table mapper.tenant_configs force row level security;
+
+create policy tenant_configs_app_select on mapper.tenant_configs
+    for select to mapper_app
+    using (tenant_id = (select nullif(current_setting('app.tenant_id', true), '')::uuid));
+create policy tenant_configs_app_insert on mapper.tenant_configs
+    for insert to mapper_app
+    with check (tenant_id = (select nullif(current_setting('app.tenant_id', true), '')::uuid));
+create policy tenant_configs_app_update on mapper.tenant_configs
+    for update to mapper_app
+    using (tenant_id = (select nullif(current_setting('app.tenant_id', true), '')::uuid))
+    with check (tenant_id = (select nullif(current_setting('app.tenant_id', true), '')::uuid));
+create policy tenant_configs_app_delete on mapper.tenant_configs
+    for delete to mapper_app
+    using (tenant_id = (select nullif(current_setting('app.tenant_id', true), '')::uuid));
+create policy tenant_configs_reader_select on mapper.tenant_configs
+    for select to mapper_readonly, mapper_auditor
+    using (tenant_id = (select nullif(current_setting('app.tenant_id', true), '')::uuid));
+-- The retention job (mapper_owner, maintenance mode) reads every tenant's retention_days.
+create policy tenant_configs_maintenance_select on mapper.tenant_configs
+    for select to mapper_owner
+    using ((select current_setting('mapper.maintenance', true)) = 'on');
+
+grant select, insert, update, delete on mapper.tenant_configs to mapper_app;
+grant select on mapper.tenant_configs to mapper_readonly, mapper_auditor;
+
+create function mapper.touch_updated_at()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    new.updated_at := now();
+    return new;
+end
+$$;
+
+comment on function mapper.touch_updated_at() is 'Keeps updated_at truthful on every update.';
+
+create trigger tenant_configs_touch_updated_at
+    before update on mapper.tenant_configs
+    for each row execute function mapper.touch_updated_at();
+
+create trigger tenant_configs_audit_insert
+    after insert on mapper.tenant_configs
+    referencing new table as new_rows
+    for each statement
+    when (not (current_user = 'mapper_owner'
+        and coalesce(current_setting('mapper.maintenance', true), '') = 'on'))
+    execute function mapper.audit_changes('tenant_id', '');
+create trigger tenant_configs_audit_update
+    after update on mapper.tenant_configs
+    referencing old table as old_rows new table as new_rows
+    for each statement
+    when (not (current_user = 'mapper_owner'
+        and coalesce(current_setting('mapper.maintenance', true), '') = 'on'))
+    execute function mapper.audit_changes('tenant_id', '');
+create trigger tenant_configs_audit_delete
+    after delete on mapper.tenant_configs
+    referencing old table as old_rows
+    for each statement
+    when (not (current_user = 'mapper_owner'
+        and coalesce(current_setting('mapper.maintenance', true), '') = 'on'))
+    execute function mapper.audit_changes('tenant_id', '');
+
+reset role;

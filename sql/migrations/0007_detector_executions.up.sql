@@ -1,0 +1,109 @@
+-- Detector runs (the seed's DetectorExecution), partitioned by month of started_at. A run is
+-- 'running' until it finishes; duration is derived, never supplied; an error code is only
+-- allowed on a failed or timed-out run.
+set local role mapper_owner;
+
+create table mapper.detector_executions (
+    tenant_id uuid not null,
+    id bigint generated always as identity,
+    started_at timestamptz not null default now(),
+    finished_at timestamptz,
+    duration interval generated always as (finished_at - started_at) stored,
+    detector_type text not null,
+    status text not null default 'running',
+    error_code text,
+    correlation_id text not null,
+    constraint detector_executions_pk primary key (tenant_id, started_at, id),
+    constraint detector_executions_tenant_fk foreign key (tenant_id)
+        references mapper.tenant_configs (tenant_id),
+    constraint detector_executions_detector_type_check
+        check (detector_type ~ '^[a-z][a-z0-9_]*$' and char_length(detector_type) <= 63),
+    constraint detector_executions_status_check
+        check (status in ('running', 'succeeded', 'failed', 'timed_out', 'cancelled')),
+    constraint detector_executions_finished_check check (
+        case when status = 'running' then finished_at is null
+        else finished_at is not null and finished_at >= started_at end
+    ),
+    constraint detector_executions_error_code_check check (
+        case when status in ('failed', 'timed_out')
+            then coalesce(error_code ~ '^[A-Z][A-Z0-9_]*$' and char_length(error_code) <= 64, false)
+        else error_code is null end
+    ),
+    constraint detector_executions_correlation_id_check
+        check (correlation_id ~ '^[A-Za-z0-9][A-Za-z0-9._:-]*$' and char_length(correlation_id) <= 128)
+) partition by range (started_at);
+
+comment on table mapper.detector_executions is 'One row per detector run: status, timing, error.';
+comment on index mapper.detector_executions_pk is
+    'Serves a tenant''s latest executions and covers detector_executions_tenant_fk.';
+
+create index detector_executions_status_idx
+    on mapper.detector_executions (tenant_id, status, started_at);
+comment on index mapper.detector_executions_status_idx is
+    'Serves a tenant''s executions by status (running or failed runs of a period).';
+
+create index detector_executions_detector_time_idx
+    on mapper.detector_executions (tenant_id, detector_type, started_at);
+comment on index mapper.detector_executions_detector_time_idx is
+    'Serves failure rates by detector and period (detector_failure_rates()).';
+
+create index detector_executions_correlation_idx
+    on mapper.detector_executions (tenant_id, correlation_id);
+comment on index mapper.detector_executions_correlation_idx is
+    'Serves a tenant''s executions by correlation id (joining a run to its storage records).';
+
+alter table mapper.detector_executions enable row level security;
+alter table mapper.detector_executions force row level security;
+
+create policy detector_executions_app_select on mapper.detector_executions
+    for select to mapper_app
+    using (tenant_id = (select nullif(current_setting('app.tenant_id', true), '')::uuid));
+create policy detector_executions_app_insert on mapper.detector_executions
+    for insert to mapper_app
+    with check (tenant_id = (select nullif(current_setting('app.tenant_id', true), '')::uuid));
+create policy detector_executions_app_update on mapper.detector_executions
+    for update to mapper_app
+    using (tenant_id = (select nullif(current_setting('app.tenant_id', true), '')::uuid))
+    with check (tenant_id = (select nullif(current_setting('app.tenant_id', true), '')::uuid));
+create policy detector_executions_app_delete on mapper.detector_executions
+    for delete to mapper_app
+    using (tenant_id = (select nullif(current_setting('app.tenant_id', true), '')::uuid));
+create policy detector_executions_readonly_select on mapper.detector_executions
+    for select to mapper_readonly
+    using (tenant_id = (select nullif(current_setting('app.tenant_id', true), '')::uuid));
+-- Retention and the daily aggregates run as mapper_owner in maintenance mode, across tenants.
+create policy detector_executions_maintenance_select on mapper.detector_executions
+    for select to mapper_owner
+    using ((select current_setting('mapper.maintenance', true)) = 'on');
+create policy detector_executions_maintenance_delete on mapper.detector_executions
+    for delete to mapper_owner
+    using ((select current_setting('mapper.maintenance', true)) = 'on');
+
+grant select, insert, update, delete on mapper.detector_executions to mapper_app;
+grant select on mapper.detector_executions to mapper_readonly;
+
+create trigger detector_executions_audit_insert
+    after insert on mapper.detector_executions
+    referencing new table as new_rows
+    for each statement
+    when (not (current_user = 'mapper_owner'
+        and coalesce(current_setting('mapper.maintenance', true), '') = 'on'))
+    execute function mapper.audit_changes('tenant_id,started_at,id', '', 'digest');
+create trigger detector_executions_audit_update
+    after update on mapper.detector_executions
+    referencing old table as old_rows new table as new_rows
+    for each statement
+    when (not (current_user = 'mapper_owner'
+        and coalesce(current_setting('mapper.maintenance', true), '') = 'on'))
+    execute function mapper.audit_changes('tenant_id,started_at,id', '', 'digest');
+create trigger detector_executions_audit_delete
+    after delete on mapper.detector_executions
+    referencing old table as old_rows
+    for each statement
+    when (not (current_user = 'mapper_owner'
+        and coalesce(current_setting('mapper.maintenance', true), '') = 'on'))
+    execute function mapper.audit_changes('tenant_id,started_at,id', '', 'digest');
+
+select count(*) from mapper.maintain_partitions();
+
+reset role;
