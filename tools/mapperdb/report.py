@@ -52,7 +52,10 @@ def render(findings: list[Finding], fmt: str, tool: ToolInfo) -> str:
 
 
 def text(findings: list[Finding], tool: ToolInfo) -> str:
-    lines = [f"{f.file}:{f.line}:{f.column}: {f.rule} {f.message}" for f in findings]
+    # One finding, one line: editors and grep read `file:line:col:` at the start of each.
+    lines = [
+        f"{f.file}:{f.line}:{f.column}: {f.rule} {' '.join(f.message.split())}" for f in findings
+    ]
     return "\n".join(lines) + ("\n" if lines else "")
 
 
