@@ -1,4 +1,4 @@
-"""LOCK013: no VACUUM FULL or CLUSTER in a migration."""
+"""LOCK013: no VACUUM FULL, CLUSTER or plain REINDEX in a migration."""
 
 from __future__ import annotations
 
@@ -15,16 +15,18 @@ from mapperdb.lint.rules._common import ORDERS
 
 class VacuumFullCluster(Rule):
     id = "LOCK013"
-    name = "vacuum-full-or-cluster"
+    name = "no-blocking-rebuild"
     severity = Severity.ERROR
-    summary = "VACUUM FULL or CLUSTER."
+    summary = "VACUUM FULL, CLUSTER, or REINDEX without CONCURRENTLY."
     why = (
-        "Both rewrite the whole table and its indexes under an ACCESS EXCLUSIVE lock: the table "
-        "is offline for the length of the rewrite, and the disk needs room for a second copy."
+        "VACUUM FULL and CLUSTER rewrite the whole table and its indexes under an ACCESS "
+        "EXCLUSIVE lock: the table is offline for the rewrite, and the disk needs room for a "
+        "second copy. A plain REINDEX blocks writes to the table and reads through the index."
     )
     instead = (
         "Let autovacuum (tuned per table if needed) keep bloat in check; to reclaim space online "
-        "use pg_repack, an extension Azure allows, as an operations task rather than a migration."
+        "use pg_repack, an extension Azure allows, as an operations task rather than a "
+        "migration; rebuild indexes with REINDEX CONCURRENTLY in a no-transaction migration."
     )
     bad = Example(setup=ORDERS, sql="vacuum full mapper.orders;\n")
     good = Example(
@@ -41,6 +43,8 @@ class VacuumFullCluster(Rule):
             yield node, "VACUUM FULL rewrites the table under an ACCESS EXCLUSIVE lock"
         elif isinstance(node, ast.ClusterStmt):
             yield node, "CLUSTER rewrites the table under an ACCESS EXCLUSIVE lock"
+        elif isinstance(node, ast.ReindexStmt) and not option_true(node.params, "concurrently"):
+            yield node, "REINDEX without CONCURRENTLY blocks writes while the index is rebuilt"
 
 
 RULE = VacuumFullCluster()
