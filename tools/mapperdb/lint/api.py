@@ -73,9 +73,9 @@ def changes_since(ref: str, where: Path) -> tuple[dict[Path, str], Path]:
     changed: dict[Path, str] = {}
     for line in _git(top, "diff", "--name-status", "--no-renames", base, "--").splitlines():
         status, _, name = line.partition("\t")
-        changed[(top / name).resolve()] = status[:1]
+        changed[top / name] = status[:1]
     for name in _git(top, "ls-files", "--others", "--exclude-standard").splitlines():
-        changed[(top / name).resolve()] = "A"
+        changed[top / name] = "A"
     return changed, top
 
 
@@ -117,9 +117,9 @@ def lint(
     for directory in directories:
         mine = {t for t in targets if t.parent == directory}
         mset_files = files.migration_set(directory)
-        known = {f.path.resolve() for f in mset_files}
+        known = {f.path for f in mset_files}
         mset_files += [files.read(t) for t in sorted(mine - known)]
-        displays = {f.display for f in mset_files if f.path.resolve() in mine}
+        displays = {f.display for f in mset_files if f.path in mine}
         edits = {files.display_path(p): s for p, s in edited.items() if p.parent == directory}
         if not displays and not edits:
             continue

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from mapperdb.findings import Finding, Severity
 from mapperdb.lint.files import Allow, MigrationFile
@@ -47,10 +48,11 @@ class MigrationSet:
         return [f for f in self.files if f.is_up and f.version is not None]
 
     def down_of(self, up: MigrationFile) -> MigrationFile | None:
-        for f in self.files:
-            if f.direction == "down" and f.version == up.version and f.slug == up.slug:
-                return f
-        return None
+        return self._downs.get((up.version, up.slug))
+
+    @cached_property
+    def _downs(self) -> dict[tuple[int | None, str], MigrationFile]:
+        return {(f.version, f.slug): f for f in self.files if f.direction == "down"}
 
     @property
     def strays(self) -> list[MigrationFile]:

@@ -53,8 +53,9 @@ class Allow:
 
 
 def display_path(path: Path) -> str:
+    # getcwd() is already the physical path, and callers pass resolved paths: no syscalls here.
     try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+        return path.relative_to(Path.cwd()).as_posix()
     except ValueError:
         return path.as_posix()
 
@@ -91,7 +92,7 @@ def resolve_targets(paths: list[Path]) -> tuple[list[Path], list[Path]]:
     """
     directories: list[Path] = []
     targets: list[Path] = []
-    for path in paths:
+    for path in (p.resolve() for p in paths):
         if path.is_dir():
             directories.append(path)
             targets.extend(sorted(p for p in path.glob("*.sql") if p.is_file()))
@@ -102,6 +103,4 @@ def resolve_targets(paths: list[Path]) -> tuple[list[Path], list[Path]]:
             targets.append(path)
         else:
             raise ConfigError(f"no such file or directory: {display_path(path)}")
-    unique_dirs = list(dict.fromkeys(d.resolve() for d in directories))
-    unique_targets = list(dict.fromkeys(t.resolve() for t in targets))
-    return unique_dirs, unique_targets
+    return list(dict.fromkeys(directories)), list(dict.fromkeys(targets))

@@ -21,17 +21,35 @@ TYPE_ALIASES = {
 }
 
 
+# Per node class, the slots that can hold other nodes (pointer or list fields, not strings):
+# walking only those is what keeps a full-set lint fast.
+_CHILD_SLOTS: dict[type, tuple[str, ...]] = {}
+
+
+def _child_slots(cls: type) -> tuple[str, ...]:
+    slots = _CHILD_SLOTS.get(cls)
+    if slots is None:
+        info = getattr(cls, "__slots__", {})
+        slots = tuple(
+            name
+            for name, typ in (info.items() if isinstance(info, dict) else ())
+            if typ.c_type.endswith("*") and typ.c_type != "char*"
+        )
+        _CHILD_SLOTS[cls] = slots
+    return slots
+
+
 def walk(node: Any) -> Iterator[Any]:
-    """Every node below ``node`` (itself included), depth first."""
-    if isinstance(node, tuple | list):
-        for item in node:
-            yield from walk(item)
-    elif isinstance(node, ast.Node):
-        yield node
-        for slot in getattr(type(node), "__slots__", ()):
-            value = getattr(node, slot)
-            if isinstance(value, tuple | list | ast.Node):
-                yield from walk(value)
+    """Every node below ``node`` (itself included), depth first, in source order."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, tuple | list):
+            stack.extend(reversed(item))
+        elif isinstance(item, ast.Node):
+            yield item
+            children = [getattr(item, slot) for slot in _child_slots(type(item))]
+            stack.extend(child for child in reversed(children) if child is not None)
 
 
 def strings(names: Any) -> list[str]:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, ClassVar
 
 from mapperdb.findings import Severity
 from mapperdb.lint.files import MigrationFile
+from mapperdb.lint.nodes import walk
 from mapperdb.lint.schema_model import Origin, Schema, Table
 from mapperdb.lint.source import ParsedFile, Statement
 
@@ -56,6 +58,11 @@ class StatementContext:
     @property
     def node(self) -> Any:
         return self.statement.node
+
+    @cached_property
+    def nodes(self) -> list[Any]:
+        """Every node of the statement, walked once and shared by the rules that scan them all."""
+        return list(walk(self.statement.node))
 
     def existing(self, table: Table | None) -> bool:
         """True for a table an earlier migration created: only there do locks hurt."""

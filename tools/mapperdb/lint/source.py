@@ -8,7 +8,9 @@ own, so one syntax error becomes one finding at its line and the rest of the fil
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from pglast import parse_sql
@@ -24,8 +26,12 @@ class LineIndex:
     """Turns character offsets into 1-based (line, column) and back."""
 
     def __init__(self, text: str) -> None:
-        self.starts = [0]
-        self.starts.extend(i + 1 for i, ch in enumerate(text) if ch == "\n")
+        self.text = text
+
+    @cached_property
+    def starts(self) -> list[int]:
+        # Built on first use: most files of a clean set never need a line number.
+        return [0, *(m.end() for m in re.finditer("\n", self.text))]
 
     def position(self, offset: int) -> tuple[int, int]:
         line = bisect.bisect_right(self.starts, offset) - 1

@@ -35,7 +35,7 @@ def _linter(config_dir: Path) -> Any:
 def style_hits(files: list[ParsedFile]) -> list[Hit]:
     hits: list[Hit] = []
     for pf in files:
-        linter = _linter(pf.file.path.parent.resolve())
+        linter = _linter(pf.file.path.parent)
         try:
             linted = linter.lint_string(pf.file.text, fname=str(pf.file.path))
         except Exception as exc:

@@ -8,7 +8,6 @@ from typing import Any
 from pglast import ast
 from pglast.enums import GrantTargetType, ObjectType
 
-from mapperdb.lint.nodes import walk
 from mapperdb.lint.rule import StatementContext
 from mapperdb.lint.schema_model import Table, qualified
 
@@ -98,14 +97,14 @@ def granted_tables(ctx: StatementContext) -> Iterator[tuple[Any, str, list[str]]
                 yield relation, qualified(relation), grantees
 
 
-def column_defs(node: Any) -> Iterator[tuple[str, Any]]:
+def column_defs(ctx: StatementContext) -> Iterator[tuple[str, Any]]:
     """(name, definition) of every typed column in a statement: CREATE TABLE, ADD COLUMN, TYPE."""
     # ALTER COLUMN ... TYPE carries the name on the command, not on its ColumnDef.
     altered = {
         id(cmd.def_): cmd.name
-        for cmd in walk(node)
+        for cmd in ctx.nodes
         if isinstance(cmd, ast.AlterTableCmd) and isinstance(cmd.def_, ast.ColumnDef)
     }
-    for column in walk(node):
+    for column in ctx.nodes:
         if isinstance(column, ast.ColumnDef) and column.typeName is not None:
             yield str(column.colname or altered.get(id(column)) or "?"), column

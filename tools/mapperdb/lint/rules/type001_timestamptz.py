@@ -36,7 +36,7 @@ class Timestamptz(Rule):
     )
 
     def check(self, ctx: StatementContext) -> Iterator[tuple[Any, str]]:
-        for name, column in column_defs(ctx.node):
+        for name, column in column_defs(ctx):
             kind = type_name(column.typeName)
             if kind == "timestamp":
                 yield column, f"column {name} is timestamp without time zone; use timestamptz"

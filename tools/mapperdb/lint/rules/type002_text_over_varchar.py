@@ -40,7 +40,7 @@ class TextOverVarchar(Rule):
     )
 
     def check(self, ctx: StatementContext) -> Iterator[tuple[Any, str]]:
-        for name, column in column_defs(ctx.node):
+        for name, column in column_defs(ctx):
             kind, mods = type_name(column.typeName), typmods(column.typeName)
             size = ", ".join(map(str, mods)) or "1"
             if (kind == "varchar" and bool(mods)) or kind == "char":

@@ -28,7 +28,7 @@ class IdentityOverSerial(Rule):
     )
 
     def check(self, ctx: StatementContext) -> Iterator[tuple[Any, str]]:
-        for name, column in column_defs(ctx.node):
+        for name, column in column_defs(ctx):
             kind = type_name(column.typeName)
             if kind in SERIALS:
                 yield column, f"column {name} is {kind}; use bigint generated always as identity"

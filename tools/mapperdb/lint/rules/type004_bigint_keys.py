@@ -45,7 +45,7 @@ class BigintKeys(Rule):
 
     def check(self, ctx: StatementContext) -> Iterator[tuple[Any, str]]:
         keys = _key_columns(ctx.node)
-        for name, column in column_defs(ctx.node):
+        for name, column in column_defs(ctx):
             if type_name(column.typeName) not in SMALL:
                 continue
             own = any(c.contype in KEY_TYPES for c in column.constraints or ())

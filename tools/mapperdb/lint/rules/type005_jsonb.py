@@ -37,7 +37,7 @@ class JsonbOverJson(Rule):
     )
 
     def check(self, ctx: StatementContext) -> Iterator[tuple[Any, str]]:
-        for name, column in column_defs(ctx.node):
+        for name, column in column_defs(ctx):
             kind = type_name(column.typeName)
             if kind == "json":
                 yield column, f"column {name} is json; use jsonb"
