@@ -93,7 +93,8 @@ alter table {t} validate constraint {table}_{column}_length;
 -- mapperdb:no-transaction
 -- mapperdb:lock-timeout 5s
 -- Serves the per-detector listing of {table}; built online.
-create index concurrently {name}_idx on mapper.{table} (tenant_id, detector_type, created_at);
+create index concurrently {name}_idx
+    on mapper.{table} (tenant_id, detector_type, created_at);
 """
         down = f"-- mapperdb:no-transaction\ndrop index concurrently mapper.{name}_idx;\n"
         return f"index_{name}", up, down

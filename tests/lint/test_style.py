@@ -5,6 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
+from mapperdb.lint import sqlfluff_stage
 from mapperdb.lint.api import lint
 from tests.lint.conftest import write_set
 
@@ -58,3 +61,21 @@ def test_style_suppression_works_like_any_other(in_tmp: Path) -> None:
     sql = "-- mapperdb:allow SQLFLUFF-CP01 reason: quoting a vendor's script verbatim\nSELECT 1;\n"
     write_set(migrations, (("0001_a.up.sql", sql), ("0001_a.down.sql", "select 1;\n")))
     assert lint([migrations]).findings == []
+
+
+def test_many_files_are_linted_in_parallel_with_the_same_result(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    migrations = with_repo_config(in_tmp)
+    files = []
+    for version in range(1, 5):
+        files.append((f"{version:04d}_a.up.sql", f"SELECT {version};\n"))
+        files.append((f"{version:04d}_a.down.sql", "select 1;\n"))
+    write_set(migrations, tuple(files))
+    serial = lint([migrations]).findings
+    monkeypatch.setattr(sqlfluff_stage, "PARALLEL_MIN_FILES", 2)
+    monkeypatch.setattr(sqlfluff_stage.os, "cpu_count", lambda: 2)
+    assert lint([migrations]).findings == serial
+    assert [(f.file, f.rule) for f in serial] == [
+        (f"m/{v:04d}_a.up.sql", "SQLFLUFF-CP01") for v in range(1, 5)
+    ]

@@ -69,7 +69,10 @@ class Engine:
         self.known = {r.id: r for r in registry().values()}
 
     def run(self, mset: MigrationSet, stages: Iterable[Stage] = ()) -> list[Finding]:
-        parsed = {f.display: parse_file(f) for f in mset.files}
+        # Downs change nothing later migrations see: only the ones under review are parsed.
+        parsed = {
+            f.display: parse_file(f) for f in mset.files if f.is_up or f.display in mset.targets
+        }
         hits: list[Hit] = []
         schema = Schema()
         for up in mset.ups:
