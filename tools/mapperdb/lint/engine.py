@@ -67,6 +67,7 @@ class Engine:
     def __init__(self, rules: Iterable[Rule] | None = None) -> None:
         self.rules = list(rules) if rules is not None else list(registry().values())
         self.known = {r.id: r for r in registry().values()}
+        self._dispatch: dict[type, list[Rule]] = {}  # statement type -> the rules that check it
 
     def run(self, mset: MigrationSet, stages: Iterable[Stage] = ()) -> list[Finding]:
         # Downs change nothing later migrations see: only the ones under review are parsed.
@@ -97,13 +98,20 @@ class Engine:
         statement = pf.statements[index]
         ctx = StatementContext(schema, pf.file, pf, statement)
         hits = []
-        for rule in self.rules:
+        for rule in self._rules_for(type(statement.node)):
             if not pf.file.is_up and not rule.on_down:
                 continue
             for node, message in rule.check(ctx):
                 offset = statement.offset_of(node)
                 hits.append(Hit(pf.file.display, offset, rule.id, rule.severity, message))
         return hits
+
+    def _rules_for(self, node_type: type) -> list[Rule]:
+        rules = self._dispatch.get(node_type)
+        if rules is None:
+            rules = [r for r in self.rules if issubclass(node_type, r.node_types)]
+            self._dispatch[node_type] = rules
+        return rules
 
     def _replay(self, pf: ParsedFile, schema: Schema, hits: list[Hit], *, check: bool) -> None:
         for index, statement in enumerate(pf.statements):

@@ -95,6 +95,8 @@ class Rule:
     bad: ClassVar[Example]
     good: ClassVar[Example]
     on_down: ClassVar[bool] = True  # False where a down must do it by definition (drop, rename)
+    # The statement types ``check`` looks at; the engine calls it for those only.
+    node_types: ClassVar[tuple[type, ...]] = ()
 
     @property
     def prefix(self) -> str:

@@ -11,6 +11,10 @@ from pglast.enums import GrantTargetType, ObjectType
 from mapperdb.lint.rule import StatementContext
 from mapperdb.lint.schema_model import Table, qualified
 
+# Statements that can define columns, and those that carry policy expressions.
+COLUMN_STATEMENTS = (ast.CreateStmt, ast.AlterTableStmt, ast.CompositeTypeStmt)
+POLICY_STATEMENTS = (ast.CreatePolicyStmt, ast.AlterPolicyStmt)
+
 SERIALS = frozenset({"serial", "bigserial", "smallserial", "serial2", "serial4", "serial8"})
 
 ORDERS = """\

@@ -17,6 +17,7 @@ class TransactionControl(Rule):
     id = "HYG005"
     name = "no-transaction-control"
     severity = Severity.ERROR
+    node_types = (ast.TransactionStmt,)
     summary = "BEGIN, COMMIT, ROLLBACK or SAVEPOINT inside a migration file."
     why = (
         "The runner wraps each migration in one transaction (or runs it in autocommit when it "

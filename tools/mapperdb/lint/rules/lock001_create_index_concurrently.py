@@ -16,6 +16,7 @@ class CreateIndexConcurrently(Rule):
     id = "LOCK001"
     name = "create-index-concurrently"
     severity = Severity.ERROR
+    node_types = (ast.IndexStmt,)
     summary = "An index on an existing table is created without CONCURRENTLY."
     why = (
         "CREATE INDEX takes a SHARE lock on the table for the whole build: every insert, update "

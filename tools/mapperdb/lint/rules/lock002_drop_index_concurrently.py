@@ -20,6 +20,7 @@ class DropIndexConcurrently(Rule):
     id = "LOCK002"
     name = "drop-index-concurrently"
     severity = Severity.ERROR
+    node_types = (ast.DropStmt,)
     summary = "An index of an existing table is dropped without CONCURRENTLY."
     why = (
         "DROP INDEX takes an ACCESS EXCLUSIVE lock on the table: it waits behind running queries "

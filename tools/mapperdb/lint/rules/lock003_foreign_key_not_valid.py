@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from pglast import ast
 from pglast.enums import AlterTableType, ConstrType
 
 from mapperdb.findings import Severity
@@ -18,6 +19,7 @@ class ForeignKeyNotValid(Rule):
     id = "LOCK003"
     name = "foreign-key-not-valid"
     severity = Severity.ERROR
+    node_types = (ast.AlterTableStmt,)
     summary = "A foreign key is added to an existing table without NOT VALID."
     why = (
         "Adding a validated foreign key scans the whole table while holding a SHARE ROW EXCLUSIVE "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from pglast import ast
 from pglast.enums import AlterTableType, ConstrType
 
 from mapperdb.findings import Severity
@@ -16,6 +17,7 @@ class CheckNotValid(Rule):
     id = "LOCK004"
     name = "check-not-valid"
     severity = Severity.ERROR
+    node_types = (ast.AlterTableStmt,)
     summary = "A CHECK constraint is added to an existing table without NOT VALID."
     why = (
         "Adding a validated CHECK scans the whole table under an ACCESS EXCLUSIVE lock: no reads "

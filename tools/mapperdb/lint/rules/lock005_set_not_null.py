@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from pglast import ast
 from pglast.enums import AlterTableType
 
 from mapperdb.findings import Severity
@@ -16,6 +17,7 @@ class SetNotNull(Rule):
     id = "LOCK005"
     name = "set-not-null-needs-check"
     severity = Severity.ERROR
+    node_types = (ast.AlterTableStmt,)
     summary = "SET NOT NULL on an existing column without a validated CHECK (col is not null)."
     why = (
         "SET NOT NULL scans the whole table under an ACCESS EXCLUSIVE lock to prove there is no "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from pglast import ast
 from pglast.enums import AlterTableType
 
 from mapperdb.findings import Severity
@@ -35,6 +36,7 @@ class ColumnTypeRewrite(Rule):
     id = "LOCK006"
     name = "column-type-rewrite"
     severity = Severity.ERROR
+    node_types = (ast.AlterTableStmt,)
     summary = "A column type change that rewrites an existing table."
     why = (
         "Most ALTER COLUMN ... TYPE changes rewrite every row and rebuild every index under an "

@@ -37,6 +37,7 @@ class VolatileDefault(Rule):
     id = "LOCK007"
     name = "volatile-default"
     severity = Severity.ERROR
+    node_types = (ast.AlterTableStmt,)
     summary = (
         "A column with a volatile default (or identity, serial, stored generated) is added to "
         "an existing "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from pglast import ast
 from pglast.enums import AlterTableType, ConstrType
 
 from mapperdb.findings import Severity
@@ -16,6 +17,7 @@ class UniqueWithoutIndex(Rule):
     id = "LOCK008"
     name = "unique-without-index"
     severity = Severity.ERROR
+    node_types = (ast.AlterTableStmt,)
     summary = (
         "A UNIQUE or PRIMARY KEY constraint is added to an existing table without a pre-built "
         "index."

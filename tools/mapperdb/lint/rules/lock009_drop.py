@@ -18,6 +18,7 @@ class Drop(Rule):
     id = "LOCK009"
     name = "drop-column-or-table"
     severity = Severity.ERROR
+    node_types = (ast.AlterTableStmt, ast.DropStmt)
     summary = "A column or table that an earlier migration created is dropped."
     why = (
         "Running application code still reads and writes it: the deploy that drops it breaks "

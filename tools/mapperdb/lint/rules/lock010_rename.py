@@ -17,6 +17,7 @@ class Rename(Rule):
     id = "LOCK010"
     name = "rename-column-or-table"
     severity = Severity.ERROR
+    node_types = (ast.RenameStmt,)
     summary = "A column or table that an earlier migration created is renamed."
     why = (
         "Application code that is already running uses the old name: between the migration and "

@@ -31,6 +31,7 @@ class ConcurrentlyInTransaction(Rule):
     id = "LOCK011"
     name = "concurrently-in-transaction"
     severity = Severity.ERROR
+    node_types = (ast.IndexStmt, ast.DropStmt, ast.ReindexStmt, ast.AlterTableStmt)
     summary = "CONCURRENTLY in a migration that runs inside a transaction."
     why = (
         "CREATE/DROP INDEX CONCURRENTLY, REINDEX CONCURRENTLY and DETACH PARTITION CONCURRENTLY "

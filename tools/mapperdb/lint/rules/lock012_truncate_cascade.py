@@ -17,6 +17,7 @@ class TruncateCascade(Rule):
     id = "LOCK012"
     name = "truncate-cascade"
     severity = Severity.ERROR
+    node_types = (ast.TruncateStmt,)
     summary = "TRUNCATE ... CASCADE."
     why = (
         "CASCADE also empties every table with a foreign key to the named ones, and theirs in "

@@ -17,6 +17,7 @@ class VacuumFullCluster(Rule):
     id = "LOCK013"
     name = "no-blocking-rebuild"
     severity = Severity.ERROR
+    node_types = (ast.VacuumStmt, ast.ClusterStmt, ast.ReindexStmt)
     summary = "VACUUM FULL, CLUSTER, or REINDEX without CONCURRENTLY."
     why = (
         "VACUUM FULL and CLUSTER rewrite the whole table and its indexes under an ACCESS "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from pglast import ast
 from pglast.enums import AlterTableType, ConstrType
 
 from mapperdb.findings import Severity
@@ -19,6 +20,7 @@ class RequiredColumn(Rule):
     id = "LOCK014"
     name = "required-column-without-default"
     severity = Severity.ERROR
+    node_types = (ast.AlterTableStmt,)
     summary = "A NOT NULL column without a default is added to an existing table."
     why = (
         "Existing rows have no value for it: on any non-empty table the migration fails at "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from pglast import ast
 from pglast.enums import AlterTableType
 
 from mapperdb.findings import Severity
@@ -18,6 +19,7 @@ class DetachPartitionConcurrently(Rule):
     id = "LOCK015"
     name = "detach-partition-concurrently"
     severity = Severity.WARNING
+    node_types = (ast.AlterTableStmt,)
     summary = "A partition of an existing table is detached without CONCURRENTLY."
     why = (
         "A plain DETACH PARTITION takes an ACCESS EXCLUSIVE lock on the parent: it queues behind "

@@ -25,6 +25,14 @@ RELATION_SLOTS = (
     (ast.CreateSeqStmt, "sequence"),
     (ast.CompositeTypeStmt, "typevar"),
 )
+NAMING_STATEMENTS = (
+    *(kind for kind, _ in RELATION_SLOTS),
+    ast.CreateTableAsStmt,
+    ast.GrantStmt,
+    ast.CreateFunctionStmt,
+    ast.CreateEnumStmt,
+    ast.DropStmt,
+)
 DROPPED = (
     ObjectType.OBJECT_TABLE,
     ObjectType.OBJECT_VIEW,
@@ -54,6 +62,7 @@ class SchemaQualified(Rule):
     id = "STY002"
     name = "schema-qualified-names"
     severity = Severity.ERROR
+    node_types = NAMING_STATEMENTS
     summary = "A table, view, index target, sequence, type or function named without its schema."
     why = (
         "An unqualified name resolves through the session's search_path: the same migration can "

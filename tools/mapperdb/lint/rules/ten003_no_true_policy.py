@@ -8,13 +8,14 @@ from typing import Any
 from mapperdb.findings import Severity
 from mapperdb.lint.nodes import is_true_const
 from mapperdb.lint.rule import Example, Rule, StatementContext
-from mapperdb.lint.rules._common import TENANT_TABLE, policy_expressions
+from mapperdb.lint.rules._common import POLICY_STATEMENTS, TENANT_TABLE, policy_expressions
 
 
 class NoTruePolicy(Rule):
     id = "TEN003"
     name = "no-true-policy"
     severity = Severity.ERROR
+    node_types = POLICY_STATEMENTS
     summary = "A policy whose USING or WITH CHECK is the constant true."
     why = (
         "Permissive policies are OR-ed: one `using (true)` opens every row of the table to the "

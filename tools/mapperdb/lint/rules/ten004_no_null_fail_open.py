@@ -11,7 +11,7 @@ from pglast.enums import BoolExprType, NullTestType
 from mapperdb.findings import Severity
 from mapperdb.lint.nodes import walk
 from mapperdb.lint.rule import Example, Rule, StatementContext
-from mapperdb.lint.rules._common import TENANT_TABLE, policy_expressions
+from mapperdb.lint.rules._common import POLICY_STATEMENTS, TENANT_TABLE, policy_expressions
 
 TENANT = "current_setting('app.tenant_id', true)"
 
@@ -20,6 +20,7 @@ class NoNullFailOpen(Rule):
     id = "TEN004"
     name = "no-null-fail-open"
     severity = Severity.ERROR
+    node_types = POLICY_STATEMENTS
     summary = "A policy ORs an IS NULL test with its tenant check (fail-open)."
     why = (
         "`current_setting(...) is null or tenant_id = ...` lets every row through whenever the "

@@ -10,13 +10,14 @@ from pglast import ast
 from mapperdb.findings import Severity
 from mapperdb.lint.nodes import function_name, walk
 from mapperdb.lint.rule import Example, Rule, StatementContext
-from mapperdb.lint.rules._common import TENANT_TABLE, policy_expressions
+from mapperdb.lint.rules._common import POLICY_STATEMENTS, TENANT_TABLE, policy_expressions
 
 
 class CurrentSettingSubquery(Rule):
     id = "TEN005"
     name = "current-setting-in-subquery"
     severity = Severity.WARNING
+    node_types = POLICY_STATEMENTS
     summary = "current_setting() in a policy is called per row instead of once per query."
     why = (
         "A bare current_setting() is evaluated for every row the policy filters and keeps the "

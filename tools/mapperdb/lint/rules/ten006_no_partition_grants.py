@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from pglast import ast
+
 from mapperdb.findings import Severity
 from mapperdb.lint.rule import Example, Rule, StatementContext
 from mapperdb.lint.rules._common import PARTITIONED, granted_tables
@@ -14,6 +16,7 @@ class NoPartitionGrants(Rule):
     id = "TEN006"
     name = "no-partition-grants"
     severity = Severity.ERROR
+    node_types = (ast.GrantStmt,)
     summary = (
         "A GRANT reaches a partition of a tenant table (directly or through ALL TABLES IN SCHEMA)."
     )

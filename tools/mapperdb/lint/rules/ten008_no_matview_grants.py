@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from pglast import ast
+
 from mapperdb.findings import Severity
 from mapperdb.lint.rule import Example, Rule, StatementContext
 from mapperdb.lint.rules._common import TENANT_TABLE, granted_tables
@@ -19,6 +21,7 @@ class NoMatviewGrants(Rule):
     id = "TEN008"
     name = "no-tenant-matview-grants"
     severity = Severity.ERROR
+    node_types = (ast.GrantStmt,)
     summary = "A materialized view of tenant data is granted to a role."
     why = (
         "A materialized view is a table of copied rows with no row-level security: whoever may "

@@ -22,6 +22,7 @@ class SecurityDefinerSearchPath(Rule):
     id = "TEN009"
     name = "security-definer-search-path"
     severity = Severity.ERROR
+    node_types = (ast.CreateFunctionStmt,)
     summary = "A SECURITY DEFINER function without SET search_path."
     why = (
         "The function runs with its owner's rights but resolves unqualified names through the "

@@ -17,6 +17,7 @@ class NoGrantPublic(Rule):
     id = "TEN010"
     name = "no-grant-public"
     severity = Severity.ERROR
+    node_types = (ast.GrantStmt, ast.AlterDefaultPrivilegesStmt)
     summary = "A GRANT to PUBLIC."
     why = (
         "PUBLIC is every role of the server, present and future, including other applications' "
@@ -30,9 +31,11 @@ class NoGrantPublic(Rule):
 
     def check(self, ctx: StatementContext) -> Iterator[tuple[Any, str]]:
         node = ctx.node
-        if not isinstance(node, ast.GrantStmt) or not node.is_grant:
+        # ALTER DEFAULT PRIVILEGES ... GRANT reaches every future object: the same rule applies.
+        grant = node.action if isinstance(node, ast.AlterDefaultPrivilegesStmt) else node
+        if not isinstance(grant, ast.GrantStmt) or not grant.is_grant:
             return
-        for grantee in node.grantees or ():
+        for grantee in grant.grantees or ():
             if grantee.roletype == RoleSpecType.ROLESPEC_PUBLIC:
                 yield node, "GRANT to PUBLIC gives every role of the server access"
 

@@ -8,13 +8,14 @@ from typing import Any
 from mapperdb.findings import Severity
 from mapperdb.lint.nodes import type_name
 from mapperdb.lint.rule import Example, Rule, StatementContext
-from mapperdb.lint.rules._common import column_defs
+from mapperdb.lint.rules._common import COLUMN_STATEMENTS, column_defs
 
 
 class Timestamptz(Rule):
     id = "TYPE001"
     name = "prefer-timestamptz"
     severity = Severity.ERROR
+    node_types = COLUMN_STATEMENTS
     summary = "Use timestamptz, not timestamp without time zone."
     why = (
         "A timestamp without time zone stores wall-clock time with no offset: the same instant "

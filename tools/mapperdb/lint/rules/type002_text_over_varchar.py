@@ -8,13 +8,14 @@ from typing import Any
 from mapperdb.findings import Severity
 from mapperdb.lint.nodes import type_name, typmods
 from mapperdb.lint.rule import Example, Rule, StatementContext
-from mapperdb.lint.rules._common import column_defs
+from mapperdb.lint.rules._common import COLUMN_STATEMENTS, column_defs
 
 
 class TextOverVarchar(Rule):
     id = "TYPE002"
     name = "prefer-text"
     severity = Severity.ERROR
+    node_types = COLUMN_STATEMENTS
     summary = "Use text, not varchar(n) or char(n)."
     why = (
         "A length limit in the type is enforced no better than a CHECK, and raising it later is an "

@@ -8,13 +8,14 @@ from typing import Any
 from mapperdb.findings import Severity
 from mapperdb.lint.nodes import type_name
 from mapperdb.lint.rule import Example, Rule, StatementContext
-from mapperdb.lint.rules._common import SERIALS, column_defs
+from mapperdb.lint.rules._common import COLUMN_STATEMENTS, SERIALS, column_defs
 
 
 class IdentityOverSerial(Rule):
     id = "TYPE003"
     name = "prefer-identity"
     severity = Severity.ERROR
+    node_types = COLUMN_STATEMENTS
     summary = "Use an identity column, not serial."
     why = (
         "serial creates a sequence the table owner owns separately: grants, ownership changes "

@@ -11,7 +11,7 @@ from pglast.enums import ConstrType
 from mapperdb.findings import Severity
 from mapperdb.lint.nodes import column_names, type_name
 from mapperdb.lint.rule import Example, Rule, StatementContext
-from mapperdb.lint.rules._common import column_defs
+from mapperdb.lint.rules._common import COLUMN_STATEMENTS, column_defs
 
 SMALL = frozenset({"integer", "smallint", "int", "int2", "int4"})
 KEY_TYPES = (ConstrType.CONSTR_PRIMARY, ConstrType.CONSTR_FOREIGN)
@@ -30,6 +30,7 @@ class BigintKeys(Rule):
     id = "TYPE004"
     name = "prefer-bigint-keys"
     severity = Severity.ERROR
+    node_types = COLUMN_STATEMENTS
     summary = "A primary or foreign key column is integer or smallint."
     why = (
         "A 32-bit key runs out at 2^31 rows (IDs are never reused), and widening a key later "

@@ -8,13 +8,14 @@ from typing import Any
 from mapperdb.findings import Severity
 from mapperdb.lint.nodes import type_name
 from mapperdb.lint.rule import Example, Rule, StatementContext
-from mapperdb.lint.rules._common import column_defs
+from mapperdb.lint.rules._common import COLUMN_STATEMENTS, column_defs
 
 
 class JsonbOverJson(Rule):
     id = "TYPE005"
     name = "prefer-jsonb"
     severity = Severity.ERROR
+    node_types = COLUMN_STATEMENTS
     summary = "Use jsonb, not json."
     why = (
         "json is stored as text and reparsed on every access; it has no equality operator, so it "
