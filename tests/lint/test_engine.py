@@ -165,3 +165,36 @@ def test_changed_since_flags_edits_and_deletions_of_base_migrations(in_tmp: Path
         ("sql/migrations/0001_orders.up.sql", "HYG002"),
         ("sql/migrations/0003_drop_note.down.sql", "HYG002"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("constraint", "rule"),
+    [
+        ("check (id > 0)", "LOCK004"),
+        ("foreign key (id) references mapper.orders (id)", "LOCK003"),
+    ],
+)
+def test_validating_in_the_transaction_that_added_not_valid(
+    in_tmp: Path, constraint: str, rule: str
+) -> None:
+    change = (
+        f"alter table mapper.orders add constraint orders_c {constraint} not valid;\n"
+        "alter table mapper.orders validate constraint orders_c;\n"
+    )
+    sets = {
+        "transaction": change,
+        "autocommit": "-- mapperdb:no-transaction\n" + change,
+    }
+    found = {}
+    for name, sql in sets.items():
+        write_set(
+            in_tmp / name,
+            (
+                ("0001_a.up.sql", ORDERS),
+                ("0001_a.down.sql", "drop table mapper.orders;\n"),
+                ("0002_b.up.sql", sql),
+                ("0002_b.down.sql", "alter table mapper.orders drop constraint orders_c;\n"),
+            ),
+        )
+        found[name] = [(f.line, f.rule) for f in lint([in_tmp / name], style=False).findings]
+    assert found == {"transaction": [(2, rule)], "autocommit": []}

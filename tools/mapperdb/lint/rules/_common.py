@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from pglast import ast
-from pglast.enums import GrantTargetType, ObjectType
+from pglast.enums import AlterTableType, GrantTargetType, ObjectType
 
 from mapperdb.lint.rule import StatementContext
 from mapperdb.lint.schema_model import Table, qualified
@@ -112,3 +112,26 @@ def column_defs(ctx: StatementContext) -> Iterator[tuple[str, Any]]:
     for column in ctx.nodes:
         if isinstance(column, ast.ColumnDef) and column.typeName is not None:
             yield str(column.colname or altered.get(id(column)) or "?"), column
+
+
+def added_not_valid_in_this_transaction(ctx: StatementContext, name: str | None) -> Any:
+    """The constraint ``name`` if this transactional file added it NOT VALID before.
+
+    Validating it in the same transaction keeps the lock the ADD took (SHARE ROW EXCLUSIVE for a
+    foreign key, ACCESS EXCLUSIVE for a CHECK) for the whole validation scan.
+    """
+    if ctx.file.no_transaction or name is None:
+        return None
+    for statement in ctx.parsed.statements:
+        if statement is ctx.statement:
+            return None
+        node = statement.node
+        for cmd in node.cmds or () if isinstance(node, ast.AlterTableStmt) else ():
+            con = cmd.def_
+            if (
+                cmd.subtype == AlterTableType.AT_AddConstraint
+                and con.conname == name
+                and con.skip_validation
+            ):
+                return con
+    return None

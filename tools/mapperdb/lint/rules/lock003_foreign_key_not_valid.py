@@ -10,7 +10,11 @@ from pglast.enums import AlterTableType, ConstrType
 
 from mapperdb.findings import Severity
 from mapperdb.lint.rule import Example, Rule, StatementContext
-from mapperdb.lint.rules._common import ORDERS, altered_existing
+from mapperdb.lint.rules._common import (
+    ORDERS,
+    added_not_valid_in_this_transaction,
+    altered_existing,
+)
 
 CUSTOMERS = "create table mapper.customers (id bigint generated always as identity primary key);\n"
 
@@ -20,14 +24,18 @@ class ForeignKeyNotValid(Rule):
     name = "foreign-key-not-valid"
     severity = Severity.ERROR
     node_types = (ast.AlterTableStmt,)
-    summary = "A foreign key is added to an existing table without NOT VALID."
+    summary = (
+        "A foreign key is added to an existing table without NOT VALID, or validated in the "
+        "transaction that added it."
+    )
     why = (
         "Adding a validated foreign key scans the whole table while holding a SHARE ROW EXCLUSIVE "
         "lock on it and on the referenced table: writes to both stop until the scan ends."
     )
     instead = (
-        "Add the constraint NOT VALID (instant; new rows are checked), then in a later statement "
-        "or migration `alter table ... validate constraint ...`, which takes only a SHARE UPDATE "
+        "Add the constraint NOT VALID (instant; new rows are checked), then `alter table ... "
+        "validate constraint ...` in a later migration, or later in a `-- mapperdb:no-transaction` "
+        "one where each statement commits on its own: VALIDATE takes only a SHARE UPDATE "
         "EXCLUSIVE lock and lets writes continue."
     )
     bad = Example(
@@ -40,6 +48,7 @@ class ForeignKeyNotValid(Rule):
     good = Example(
         setup=ORDERS + CUSTOMERS,
         sql=(
+            "-- mapperdb:no-transaction\n"
             "alter table mapper.orders add constraint orders_customer_fk\n"
             "    foreign key (customer_id) references mapper.customers (id) not valid;\n"
             "alter table mapper.orders validate constraint orders_customer_fk;\n"
@@ -56,6 +65,16 @@ class ForeignKeyNotValid(Rule):
             for con in constraints:
                 if con.contype == ConstrType.CONSTR_FOREIGN and not con.skip_validation:
                     yield cmd, f"foreign key added to existing table {table.name} without NOT VALID"
+            if cmd.subtype == AlterTableType.AT_ValidateConstraint:
+                added = added_not_valid_in_this_transaction(ctx, cmd.name)
+                if added is not None and added.contype == ConstrType.CONSTR_FOREIGN:
+                    yield (
+                        cmd,
+                        (
+                            f"foreign key {cmd.name} is validated in the transaction that added "
+                            "it: the ADD's lock is held through the whole scan"
+                        ),
+                    )
 
 
 RULE = ForeignKeyNotValid()

@@ -32,6 +32,7 @@ class SetNotNull(Rule):
     good = Example(
         setup=ORDERS,
         sql=(
+            "-- mapperdb:no-transaction\n"
             "alter table mapper.orders\n"
             "    add constraint orders_note_not_null check (note is not null) not valid;\n"
             "alter table mapper.orders validate constraint orders_note_not_null;\n"
