@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from pglast import ast
-from pglast.enums import AlterTableType, GrantTargetType, ObjectType
+from pglast.enums import AlterTableType, ConstrType, GrantTargetType, ObjectType
 
 from mapperdb.lint.rule import StatementContext
 from mapperdb.lint.schema_model import Table, qualified
@@ -114,24 +114,25 @@ def column_defs(ctx: StatementContext) -> Iterator[tuple[str, Any]]:
             yield str(column.colname or altered.get(id(column)) or "?"), column
 
 
-def added_not_valid_in_this_transaction(ctx: StatementContext, name: str | None) -> Any:
-    """The constraint ``name`` if this transactional file added it NOT VALID before.
+def validated_where_added(ctx: StatementContext, cmd: Any, contype: ConstrType) -> bool:
+    """Whether ``cmd`` validates a constraint this transactional file added NOT VALID before.
 
-    Validating it in the same transaction keeps the lock the ADD took (SHARE ROW EXCLUSIVE for a
+    Validating in the same transaction keeps the lock the ADD took (SHARE ROW EXCLUSIVE for a
     foreign key, ACCESS EXCLUSIVE for a CHECK) for the whole validation scan.
     """
-    if ctx.file.no_transaction or name is None:
-        return None
+    if cmd.subtype != AlterTableType.AT_ValidateConstraint or ctx.file.no_transaction:
+        return False
     for statement in ctx.parsed.statements:
         if statement is ctx.statement:
-            return None
+            return False
         node = statement.node
-        for cmd in node.cmds or () if isinstance(node, ast.AlterTableStmt) else ():
-            con = cmd.def_
+        for added in node.cmds or () if isinstance(node, ast.AlterTableStmt) else ():
+            con = added.def_
             if (
-                cmd.subtype == AlterTableType.AT_AddConstraint
-                and con.conname == name
+                added.subtype == AlterTableType.AT_AddConstraint
+                and con.conname == cmd.name
                 and con.skip_validation
+                and con.contype == contype
             ):
-                return con
-    return None
+                return True
+    return False

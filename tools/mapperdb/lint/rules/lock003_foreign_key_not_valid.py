@@ -10,11 +10,7 @@ from pglast.enums import AlterTableType, ConstrType
 
 from mapperdb.findings import Severity
 from mapperdb.lint.rule import Example, Rule, StatementContext
-from mapperdb.lint.rules._common import (
-    ORDERS,
-    added_not_valid_in_this_transaction,
-    altered_existing,
-)
+from mapperdb.lint.rules._common import ORDERS, altered_existing, validated_where_added
 
 CUSTOMERS = "create table mapper.customers (id bigint generated always as identity primary key);\n"
 
@@ -65,16 +61,8 @@ class ForeignKeyNotValid(Rule):
             for con in constraints:
                 if con.contype == ConstrType.CONSTR_FOREIGN and not con.skip_validation:
                     yield cmd, f"foreign key added to existing table {table.name} without NOT VALID"
-            if cmd.subtype == AlterTableType.AT_ValidateConstraint:
-                added = added_not_valid_in_this_transaction(ctx, cmd.name)
-                if added is not None and added.contype == ConstrType.CONSTR_FOREIGN:
-                    yield (
-                        cmd,
-                        (
-                            f"foreign key {cmd.name} is validated in the transaction that added "
-                            "it: the ADD's lock is held through the whole scan"
-                        ),
-                    )
+            if validated_where_added(ctx, cmd, ConstrType.CONSTR_FOREIGN):
+                yield cmd, f"foreign key {cmd.name} is validated in the transaction that added it"
 
 
 RULE = ForeignKeyNotValid()

@@ -10,11 +10,7 @@ from pglast.enums import AlterTableType, ConstrType
 
 from mapperdb.findings import Severity
 from mapperdb.lint.rule import Example, Rule, StatementContext
-from mapperdb.lint.rules._common import (
-    ORDERS,
-    added_not_valid_in_this_transaction,
-    altered_existing,
-)
+from mapperdb.lint.rules._common import ORDERS, altered_existing, validated_where_added
 
 
 class CheckNotValid(Rule):
@@ -60,16 +56,11 @@ class CheckNotValid(Rule):
                     cmd,
                     (f"CHECK constraint added to existing table {table.name} without NOT VALID"),
                 )
-            if cmd.subtype == AlterTableType.AT_ValidateConstraint:
-                added = added_not_valid_in_this_transaction(ctx, cmd.name)
-                if added is not None and added.contype == ConstrType.CONSTR_CHECK:
-                    yield (
-                        cmd,
-                        (
-                            f"CHECK constraint {cmd.name} is validated in the transaction that "
-                            "added it: the ADD's lock is held through the whole scan"
-                        ),
-                    )
+            if validated_where_added(ctx, cmd, ConstrType.CONSTR_CHECK):
+                yield (
+                    cmd,
+                    f"CHECK constraint {cmd.name} is validated in the transaction that added it",
+                )
 
 
 RULE = CheckNotValid()
