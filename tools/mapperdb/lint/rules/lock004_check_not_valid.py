@@ -54,7 +54,7 @@ class CheckNotValid(Rule):
             ):
                 yield (
                     cmd,
-                    (f"CHECK constraint added to existing table {table.name} without NOT VALID"),
+                    f"CHECK constraint added to existing table {table.name} without NOT VALID",
                 )
             if validated_where_added(ctx, cmd, ConstrType.CONSTR_CHECK):
                 yield (
