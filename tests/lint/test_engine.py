@@ -198,3 +198,22 @@ def test_validating_in_the_transaction_that_added_not_valid(
         )
         found[name] = [(f.line, f.rule) for f in lint([in_tmp / name], style=False).findings]
     assert found == {"transaction": [(2, rule)], "autocommit": []}
+
+
+def test_unusual_statements_and_unknown_objects_do_not_crash(in_tmp: Path) -> None:
+    shutil.copytree(FIXTURES / "odd_set", in_tmp / "m")
+    findings = lint([in_tmp / "m"], style=False).findings
+    assert [(f.line, f.rule) for f in findings] == [
+        (2, "TEN001"),
+        (2, "TEN002"),
+        (11, "TEN010"),
+        (12, "TEN003"),
+        (13, "TEN004"),
+        (15, "TEN011"),
+        (22, "TEN010"),
+        (29, "TYPE001"),
+        (31, "STY002"),
+        (32, "STY002"),
+        (46, "TEN011"),
+        (47, "TYPE004"),
+    ]

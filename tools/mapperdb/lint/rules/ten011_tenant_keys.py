@@ -46,8 +46,8 @@ class TenantKeys(Rule):
             if not table.is_tenant:
                 continue
             for key in table.keys:
-                if TENANT_COLUMN in key.columns:
-                    continue
+                if not key.columns or TENANT_COLUMN in key.columns:
+                    continue  # columns unknown (an index from outside the set) cannot be judged
                 if key.kind == "foreign key":
                     target = ctx.schema.table(key.ref_table or "")
                     if target is None or not target.is_tenant:
