@@ -99,7 +99,7 @@ def resolve_targets(paths: list[Path]) -> tuple[list[Path], list[Path]]:
     for path in (p.resolve() for p in paths):
         if path.is_dir():
             directories.append(path)
-            targets.extend(sorted(p for p in path.glob("*.sql") if p.is_file()))
+            targets.extend(sorted(path.glob("*.sql")))
         elif path.is_file():
             if path.suffix != ".sql":
                 raise ConfigError(f"{display_path(path)} is not a .sql file")

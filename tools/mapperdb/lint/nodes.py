@@ -16,8 +16,6 @@ TYPE_ALIASES = {
     "float8": "double precision",
     "bool": "boolean",
     "bpchar": "char",
-    "timestamp": "timestamp",
-    "timestamptz": "timestamptz",
 }
 
 
@@ -102,7 +100,7 @@ def is_true_const(expr: Any) -> bool:
 
 
 def column_names(node: Any) -> tuple[str, ...]:
-    """Column names of a key (``keys``/``fk_attrs``/``pk_attrs``) or an index's elements."""
+    """Column names of a key (``keys``/``fk_attrs``) or an index's elements."""
     names: list[str] = []
     for item in node or ():
         if isinstance(item, ast.String):

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, ClassVar
 
+from pglast import ast
+
 from mapperdb.findings import Severity
 from mapperdb.lint.files import MigrationFile
 from mapperdb.lint.nodes import walk
@@ -63,6 +65,21 @@ class StatementContext:
     def nodes(self) -> list[Any]:
         """Every node of the statement, walked once and shared by the rules that scan them all."""
         return list(walk(self.statement.node))
+
+    @cached_property
+    def column_defs(self) -> list[tuple[str, Any]]:
+        """(name, definition) of every typed column: CREATE TABLE, ADD COLUMN, ALTER ... TYPE."""
+        # ALTER COLUMN ... TYPE carries the name on the command, not on its ColumnDef.
+        altered = {
+            id(cmd.def_): cmd.name
+            for cmd in self.nodes
+            if isinstance(cmd, ast.AlterTableCmd) and isinstance(cmd.def_, ast.ColumnDef)
+        }
+        return [
+            (str(column.colname or altered.get(id(column)) or "?"), column)
+            for column in self.nodes
+            if isinstance(column, ast.ColumnDef) and column.typeName is not None
+        ]
 
     def existing(self, table: Table | None) -> bool:
         """True for a table an earlier migration created: only there do locks hurt."""

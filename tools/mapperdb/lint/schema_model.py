@@ -41,8 +41,7 @@ class Key:
     name: str
     columns: tuple[str, ...]
     origin: Origin
-    ref_table: str | None = None
-    ref_columns: tuple[str, ...] = ()
+    ref_table: str | None = None  # for a foreign key: the table it references
 
 
 @dataclass
@@ -217,16 +216,7 @@ class Schema:
             columns = column_names(con.fk_attrs) or own
             ref = qualified(con.pktable)
             target = self.table(ref)
-            table.keys.append(
-                Key(
-                    kind,
-                    name,
-                    columns,
-                    origin,
-                    target.name if target else ref,
-                    column_names(con.pk_attrs),
-                )
-            )
+            table.keys.append(Key(kind, name, columns, origin, target.name if target else ref))
         elif kind is not None:
             columns = column_names(con.keys) or own
             if con.indexname:

@@ -95,19 +95,16 @@ def _error_offset(exc: ParseError, base: int, fallback: int) -> int:
     return base + location if isinstance(location, int) else fallback
 
 
-def _first_token_at_or_after(code_tokens: list[Any], offset: int, default: int) -> int:
-    starts = [t.start for t in code_tokens]
-    index = bisect.bisect_left(starts, offset)
-    return starts[index] if index < len(starts) else default
-
-
 def _whole_file(text: str, code_tokens: list[Any]) -> list[Statement]:
     statements: list[Statement] = []
     region = 0
+    # A statement's location may point at the comments above it; its start is its first token.
+    starts = [t.start for t in code_tokens]
     for raw in parse_sql(text):
         location = raw.stmt_location or 0
         end = location + (raw.stmt_len or len(text) - location)
-        start = _first_token_at_or_after(code_tokens, location, location)
+        index = bisect.bisect_left(starts, location)
+        start = starts[index] if index < len(starts) else location
         statements.append(Statement(raw.stmt, start, end, region, 0))
         region = end
     return statements

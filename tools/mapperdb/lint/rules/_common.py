@@ -101,19 +101,6 @@ def granted_tables(ctx: StatementContext) -> Iterator[tuple[Any, str, list[str]]
                 yield relation, qualified(relation), grantees
 
 
-def column_defs(ctx: StatementContext) -> Iterator[tuple[str, Any]]:
-    """(name, definition) of every typed column in a statement: CREATE TABLE, ADD COLUMN, TYPE."""
-    # ALTER COLUMN ... TYPE carries the name on the command, not on its ColumnDef.
-    altered = {
-        id(cmd.def_): cmd.name
-        for cmd in ctx.nodes
-        if isinstance(cmd, ast.AlterTableCmd) and isinstance(cmd.def_, ast.ColumnDef)
-    }
-    for column in ctx.nodes:
-        if isinstance(column, ast.ColumnDef) and column.typeName is not None:
-            yield str(column.colname or altered.get(id(column)) or "?"), column
-
-
 def validated_where_added(ctx: StatementContext, cmd: Any, contype: ConstrType) -> bool:
     """Whether ``cmd`` validates a constraint this transactional file added NOT VALID before.
 

@@ -8,7 +8,7 @@ from typing import Any
 from mapperdb.findings import Severity
 from mapperdb.lint.nodes import type_name, typmods
 from mapperdb.lint.rule import Example, Rule, StatementContext
-from mapperdb.lint.rules._common import COLUMN_STATEMENTS, column_defs
+from mapperdb.lint.rules._common import COLUMN_STATEMENTS
 
 
 class TextOverVarchar(Rule):
@@ -41,7 +41,7 @@ class TextOverVarchar(Rule):
     )
 
     def check(self, ctx: StatementContext) -> Iterator[tuple[Any, str]]:
-        for name, column in column_defs(ctx):
+        for name, column in ctx.column_defs:
             kind, mods = type_name(column.typeName), typmods(column.typeName)
             size = ", ".join(map(str, mods)) or "1"
             if (kind == "varchar" and bool(mods)) or kind == "char":

@@ -8,7 +8,7 @@ from typing import Any
 from mapperdb.findings import Severity
 from mapperdb.lint.nodes import type_name
 from mapperdb.lint.rule import Example, Rule, StatementContext
-from mapperdb.lint.rules._common import COLUMN_STATEMENTS, SERIALS, column_defs
+from mapperdb.lint.rules._common import COLUMN_STATEMENTS, SERIALS
 
 
 class IdentityOverSerial(Rule):
@@ -29,7 +29,7 @@ class IdentityOverSerial(Rule):
     )
 
     def check(self, ctx: StatementContext) -> Iterator[tuple[Any, str]]:
-        for name, column in column_defs(ctx):
+        for name, column in ctx.column_defs:
             kind = type_name(column.typeName)
             if kind in SERIALS:
                 yield column, f"column {name} is {kind}; use bigint generated always as identity"

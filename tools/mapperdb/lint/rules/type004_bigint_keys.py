@@ -11,7 +11,7 @@ from pglast.enums import ConstrType
 from mapperdb.findings import Severity
 from mapperdb.lint.nodes import column_names, type_name
 from mapperdb.lint.rule import Example, Rule, StatementContext
-from mapperdb.lint.rules._common import COLUMN_STATEMENTS, column_defs
+from mapperdb.lint.rules._common import COLUMN_STATEMENTS
 
 SMALL = frozenset({"integer", "smallint", "int", "int2", "int4"})
 KEY_TYPES = (ConstrType.CONSTR_PRIMARY, ConstrType.CONSTR_FOREIGN)
@@ -46,7 +46,7 @@ class BigintKeys(Rule):
 
     def check(self, ctx: StatementContext) -> Iterator[tuple[Any, str]]:
         keys = _key_columns(ctx.node)
-        for name, column in column_defs(ctx):
+        for name, column in ctx.column_defs:
             if type_name(column.typeName) not in SMALL:
                 continue
             own = any(c.contype in KEY_TYPES for c in column.constraints or ())
