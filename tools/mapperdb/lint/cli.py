@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import click
 
 from mapperdb.errors import EXIT_OK
 from mapperdb.report import FORMATS, render
+
+# severity -> (singular, plural) for the summary line
+SEVERITIES = {
+    "error": ("error", "errors"),
+    "warning": ("warning", "warnings"),
+    "info": ("info", "info"),
+}
 
 
 @click.command("lint")
@@ -41,4 +49,10 @@ def lint(
 
     result = api.lint(list(paths), changed_since, style=not no_style)
     click.echo(render(result.findings, fmt, api.tool_info()), nl=False)
+    if fmt == "text":  # a person reads this; machine formats keep stdout to themselves
+        counts = Counter(f.severity.value for f in result.findings)
+        summary = ", ".join(
+            f"{counts[s]} {s}" + ("s" if counts[s] != 1 else "") for s in SEVERITIES
+        )
+        click.echo(f"mapperdb lint: {len(result.files)} files checked, {summary}", err=True)
     return result.exit_code

@@ -36,6 +36,29 @@ alter table mapper.orders drop column note;
 
 A suppression without a reason, or naming an unknown rule, is itself an error (HYG003).
 
+## Running it
+
+```sh
+mapperdb lint                                  # sql/migrations, text output
+mapperdb lint sql/migrations/0007_x.up.sql     # one file, with its directory as schema context
+mapperdb lint --changed-since origin/main      # only files changed since the merge base
+mapperdb lint --format json|sarif|github       # machine-readable output
+mapperdb lint --no-style                       # lock and tenant rules only (skips sqlfluff)
+```
+
+Exit status: 1 if any finding has severity `error`, 2 for usage errors (a missing path, an
+unknown ref), 0 otherwise. Output formats:
+
+- `text`: one line per finding, `file:line:column: RULE-ID message`.
+- `json`: `{"findings": [{"rule", "severity", "file", "line", "column", "message"}]}`, sorted by
+  file, line, column and rule; `severity` is `error`, `warning` or `info`. This shape is stable.
+- `sarif`: SARIF 2.1.0 with every rule's description and help, for code scanning.
+- `github`: GitHub Actions annotations (`::error file=...,line=...,col=...,title=RULE::...`).
+
+From Python (the PR gate): `mapperdb.lint.api.lint(paths, changed_since)` returns a
+`LintResult` whose `findings` are `mapperdb.findings.Finding` objects and whose `exit_code` is
+the command's; `mapperdb.lint.api.tool_info()` describes the rules for `mapperdb.report.render`.
+
 | id | name | severity | what it flags |
 |---|---|---|---|
 """
