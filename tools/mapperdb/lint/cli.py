@@ -52,7 +52,7 @@ def lint(
     if fmt == "text":  # a person reads this; machine formats keep stdout to themselves
         counts = Counter(f.severity.value for f in result.findings)
         summary = ", ".join(
-            f"{counts[s]} {s}" + ("s" if counts[s] != 1 else "") for s in SEVERITIES
+            f"{counts[s]} {words[counts[s] != 1]}" for s, words in SEVERITIES.items()
         )
         click.echo(f"mapperdb lint: {len(result.files)} files checked, {summary}", err=True)
     return result.exit_code
