@@ -79,3 +79,18 @@ def test_many_files_are_linted_in_parallel_with_the_same_result(
     assert [(f.file, f.rule) for f in serial] == [
         (f"m/{v:04d}_a.up.sql", "SQLFLUFF-CP01") for v in range(1, 5)
     ]
+
+
+def test_workers_are_spawned_when_the_caller_has_threads(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    migrations = with_repo_config(in_tmp)
+    write_set(
+        migrations,
+        tuple((f"{v:04d}_a.{d}.sql", "SELECT 1;\n") for v in (1, 2) for d in ("up", "down")),
+    )
+    monkeypatch.setattr(sqlfluff_stage, "PARALLEL_MIN_FILES", 2)
+    monkeypatch.setattr(sqlfluff_stage.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(sqlfluff_stage.threading, "active_count", lambda: 2)
+    findings = lint([migrations]).findings
+    assert [f.rule for f in findings] == ["SQLFLUFF-CP01"] * 4

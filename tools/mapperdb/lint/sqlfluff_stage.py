@@ -11,6 +11,7 @@ import importlib
 import multiprocessing
 import os
 import sys
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from functools import cache
 from pathlib import Path
@@ -78,14 +79,16 @@ def _run(jobs: list[tuple[Path, str, str]]) -> list[list[Violation]]:
     """Lints every file, across the machine's cores when there are enough files.
 
     sqlfluff is single-threaded pure Python and takes nearly all of a full run. The linters are
-    built before the pool forks, so workers start with sqlfluff imported and configured.
+    built before the pool forks, so workers start with sqlfluff imported and configured. A caller
+    with threads of its own (a progress spinner) gets spawned workers instead: forking a
+    multi-threaded process can copy a lock some other thread holds.
     """
     for config_dir in {job[0] for job in jobs}:
         _linter(config_dir)
     workers = min(os.cpu_count() or 1, len(jobs) // (PARALLEL_MIN_FILES // 2))
     if len(jobs) < PARALLEL_MIN_FILES or workers < 2:
         return [_violations(job) for job in jobs]
-    context = multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("fork" if threading.active_count() == 1 else "spawn")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         return list(pool.map(_violations, jobs, chunksize=max(1, len(jobs) // (workers * 8))))
 
