@@ -94,3 +94,10 @@ def test_workers_are_spawned_when_the_caller_has_threads(
     monkeypatch.setattr(sqlfluff_stage.threading, "active_count", lambda: 2)
     findings = lint([migrations]).findings
     assert [f.rule for f in findings] == ["SQLFLUFF-CP01"] * 4
+
+
+def test_sql_neither_parser_accepts_is_one_syntax_error(in_tmp: Path) -> None:
+    migrations = with_repo_config(in_tmp)
+    sql = TABLE + "create tabel mapper.broken (id bigint);\n"
+    write_set(migrations, (("0001_a.up.sql", sql), ("0001_a.down.sql", "select 1;\n")))
+    assert [(f.line, f.rule) for f in lint([migrations]).findings] == [(2, "SYN001")]

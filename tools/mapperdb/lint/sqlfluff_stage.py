@@ -115,6 +115,8 @@ def _hits(pf: ParsedFile, violations: list[Violation]) -> list[Hit]:
             )
         else:
             statement = pf.statement_at(pf.lines.offset(*position))
+            if statement is None and pf.syntax_errors:
+                continue  # PostgreSQL cannot parse it either: SYN001 already says so
             key = statement.start if statement else -1
             if key in unparsed:
                 continue
