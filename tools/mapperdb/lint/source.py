@@ -19,6 +19,9 @@ from pglast.parser import ParseError, scan
 from mapperdb.lint.files import ALLOW, Allow, MigrationFile
 
 COMMENT_TOKENS = frozenset({"SQL_COMMENT", "C_COMMENT"})
+ALLOW_MARKER = "mapperdb:allow"
+# Whitespace and comments (block comments unnested: PostgreSQL nests them, migrations do not).
+LEADING = re.compile(r"(?:\s+|--[^\n]*|/\*.*?\*/)*", re.DOTALL)
 SEMICOLON = "ASCII_59"
 
 
@@ -95,16 +98,15 @@ def _error_offset(exc: ParseError, base: int, fallback: int) -> int:
     return base + location if isinstance(location, int) else fallback
 
 
-def _whole_file(text: str, code_tokens: list[Any]) -> list[Statement]:
+def _whole_file(text: str) -> list[Statement]:
     statements: list[Statement] = []
     region = 0
-    # A statement's location may point at the comments above it; its start is its first token.
-    starts = [t.start for t in code_tokens]
     for raw in parse_sql(text):
         location = raw.stmt_location or 0
         end = location + (raw.stmt_len or len(text) - location)
-        index = bisect.bisect_left(starts, location)
-        start = starts[index] if index < len(starts) else location
+        # The location may point at the comments above the statement; it starts past them.
+        leading = LEADING.match(text, location)
+        start = leading.end() if leading else location
         statements.append(Statement(raw.stmt, start, end, region, 0))
         region = end
     return statements
@@ -149,19 +151,11 @@ def _attach(
             owner.allows.append(allow)
 
 
-def parse_file(file: MigrationFile) -> ParsedFile:
-    text = file.text
-    lines = LineIndex(text)
-    tokens, scan_problem = _tokens(text)
-    code_tokens = [t for t in tokens if t.name not in COMMENT_TOKENS]
-    problems: list[SyntaxProblem] = [scan_problem] if scan_problem else []
-    if scan_problem is None:
-        try:
-            statements = _whole_file(text, code_tokens)
-        except ParseError:
-            statements, problems = _piecewise(text, code_tokens)
-    else:
-        statements = []
+def _allows(text: str, lines: LineIndex, statements: list[Statement]) -> list[Allow]:
+    """The suppression comments of a file, each attached to its statement."""
+    if ALLOW_MARKER not in text:
+        return []  # most files: no need to scan for comments
+    tokens, _ = _tokens(text)
     allows: list[Allow] = []
     offsets: list[int] = []
     for token in tokens:
@@ -175,4 +169,20 @@ def parse_file(file: MigrationFile) -> ParsedFile:
             )
             offsets.append(token.start)
     _attach(allows, offsets, lines, statements)
-    return ParsedFile(file, lines, statements, problems, allows)
+    return allows
+
+
+def parse_file(file: MigrationFile) -> ParsedFile:
+    text = file.text
+    lines = LineIndex(text)
+    problems: list[SyntaxProblem] = []
+    try:
+        statements = _whole_file(text)
+    except ParseError:
+        tokens, scan_problem = _tokens(text)
+        if scan_problem is not None:
+            statements, problems = [], [scan_problem]
+        else:
+            code_tokens = [t for t in tokens if t.name not in COMMENT_TOKENS]
+            statements, problems = _piecewise(text, code_tokens)
+    return ParsedFile(file, lines, statements, problems, _allows(text, lines, statements))
