@@ -16,7 +16,6 @@ from pglast import ast
 
 from mapperdb.findings import Severity
 from mapperdb.lint.files import MigrationFile
-from mapperdb.lint.nodes import walk
 from mapperdb.lint.schema_model import Origin, Schema, Table
 from mapperdb.lint.source import ParsedFile, Statement
 
@@ -62,24 +61,22 @@ class StatementContext:
         return self.statement.node
 
     @cached_property
-    def nodes(self) -> list[Any]:
-        """Every node of the statement, walked once and shared by the rules that scan them all."""
-        return list(walk(self.statement.node))
-
-    @cached_property
     def column_defs(self) -> list[tuple[str, Any]]:
         """(name, definition) of every typed column: CREATE TABLE, ADD COLUMN, ALTER ... TYPE."""
-        # ALTER COLUMN ... TYPE carries the name on the command, not on its ColumnDef.
-        altered = {
-            id(cmd.def_): cmd.name
-            for cmd in self.nodes
-            if isinstance(cmd, ast.AlterTableCmd) and isinstance(cmd.def_, ast.ColumnDef)
-        }
-        return [
-            (str(column.colname or altered.get(id(column)) or "?"), column)
-            for column in self.nodes
-            if isinstance(column, ast.ColumnDef) and column.typeName is not None
-        ]
+        node = self.statement.node
+        found: list[tuple[str | None, Any]] = []
+        if isinstance(node, ast.CreateStmt):
+            found = [(c.colname, c) for c in node.tableElts or () if isinstance(c, ast.ColumnDef)]
+        elif isinstance(node, ast.CompositeTypeStmt):
+            found = [(c.colname, c) for c in node.coldeflist or ()]
+        elif isinstance(node, ast.AlterTableStmt):
+            # ALTER COLUMN ... TYPE carries the name on the command, not on its ColumnDef.
+            found = [
+                (cmd.def_.colname or cmd.name, cmd.def_)
+                for cmd in node.cmds or ()
+                if isinstance(cmd.def_, ast.ColumnDef)
+            ]
+        return [(str(name or "?"), c) for name, c in found if c.typeName is not None]
 
     def existing(self, table: Table | None) -> bool:
         """True for a table an earlier migration created: only there do locks hurt."""
