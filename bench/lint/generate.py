@@ -76,7 +76,9 @@ grant select on {t} to mapper_readonly;
         self.columns[table].append(column)
         t = f"mapper.{table}"
         up = f"""\
+-- mapperdb:no-transaction
 -- Adds {column} to {table}: free-text reviewer notes, nullable so old rows need no backfill.
+-- Autocommit, so the CHECK is validated after the ADD's lock is released.
 alter table {t} add column {column} text;
 comment on column {t}.{column} is 'Reviewer note; at most 2000 characters.';
 alter table {t}
