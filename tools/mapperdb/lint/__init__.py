@@ -1,0 +1,1 @@
+"""The SQL review gate: pglast rules for lock safety and tenant security, sqlfluff for style."""
