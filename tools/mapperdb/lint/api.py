@@ -108,7 +108,7 @@ def lint(
         }
     stages: list[Stage] = []
     if style:
-        from mapperdb.lint.sqlfluff_stage import style_hits  # noqa: PLC0415 - slow import
+        from mapperdb.lint.sqlfluff_stage import style_hits
 
         stages.append(style_hits)
     engine = Engine()

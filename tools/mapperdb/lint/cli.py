@@ -40,12 +40,12 @@ def lint(
     Exit 1 on any error-severity finding, 2 on usage errors, 0 otherwise.
     """
     if rules_doc:
-        from mapperdb.lint.docs import rules_markdown  # noqa: PLC0415 - only this flag needs it
+        from mapperdb.lint.docs import rules_markdown
 
         click.echo(rules_markdown(), nl=False)
         return EXIT_OK
     # Imported here so that `mapperdb lint --help` does not load the rules.
-    from mapperdb.lint import api  # noqa: PLC0415
+    from mapperdb.lint import api
 
     result = api.lint(list(paths), changed_since, style=not no_style)
     click.echo(render(result.findings, fmt, api.tool_info()), nl=False)
