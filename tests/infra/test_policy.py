@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 from mapperdb.findings import Severity
@@ -36,3 +39,20 @@ def test_explanations_table_is_read_by_check_and_environment() -> None:
     assert ("CKV_AZURE_136", "staging") in explained
     assert ("CKV_AZURE_136", "prod") not in explained
     assert ("CKV2_AZURE_57", "all") in explained
+
+
+def test_policy_command_json_uses_the_shared_shape() -> None:
+    repo = DOC.parents[1]
+    result = subprocess.run(
+        [sys.executable, "-m", "mapperdb", "policy", "--env", "dev", "--format", "json"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    findings = json.loads(result.stdout)["findings"]
+    assert findings and all(f["severity"] == "info" for f in findings)
+    assert set(findings[0]) == {"rule", "severity", "file", "line", "column", "message"}
+    assert all(f["file"] == "cdktf.out/stacks/dev/cdk.tf.json" for f in findings)

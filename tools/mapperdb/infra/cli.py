@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import click
 
+from mapperdb import __version__
 from mapperdb.errors import FindingsError
-from mapperdb.findings import has_errors
+from mapperdb.findings import Severity, has_errors
 from mapperdb.infra.policy import run_checkov
 from mapperdb.infra.synth import repo_root
 from mapperdb.infra.synth import synth as run_synth
+from mapperdb.report import FORMATS, ToolInfo, render
 
 DEFAULT_OUTDIR = "cdktf.out"  # where ``cdktf synth`` writes too
 
@@ -32,18 +33,25 @@ def synth(envs: tuple[str, ...]) -> None:
 
 @click.command("policy")
 @click.option("--env", "envs", multiple=True, help="Environment name; repeat; default all.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 def policy(envs: tuple[str, ...], fmt: str) -> None:
-    """Synthesize, then run checkov's checks over the stacks; exit 1 on unexplained failures."""
+    """Synthesize, then run checkov's checks over the stacks; exit 1 on unexplained failures.
+
+    Failures explained in docs/infra.md are reported as info; any other is an error. Output
+    formats are those of ``mapperdb lint`` (json: {"findings": [...]}, sarif, github).
+    """
     root = repo_root()
     paths = run_synth(_envs(envs), root / DEFAULT_OUTDIR)
     # Findings name files relative to where the command runs, as editors and CI annotations want.
     findings = run_checkov([Path(os.path.relpath(path)) for path in paths.values()])
-    if fmt == "json":
-        click.echo(json.dumps([f.as_json() for f in sorted(findings)], indent=2))
-    else:
-        for f in sorted(findings):
-            click.echo(f"{f.file}:{f.line}: {f.severity.value}: {f.rule} {f.message}")
-        click.echo(f"{len(findings)} finding(s) in {len(paths)} stack(s)")
+    tool = ToolInfo("mapperdb-policy (checkov)", __version__)
+    click.echo(render(findings, fmt, tool), nl=False)
+    if fmt == "text":
+        accepted = sum(f.severity is Severity.INFO for f in findings)
+        click.echo(
+            f"{len(findings) - accepted} unexplained, {accepted} accepted failure(s)"
+            f" in {len(paths)} stack(s)",
+            err=True,
+        )
     if has_errors(findings):
         raise FindingsError("checkov found failures not explained in docs/infra.md")

@@ -12,13 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mapperdb.errors import ConfigError
+from mapperdb.migrate.files import FILE_RE
 
 DEFAULT_DIR = Path("sql/migrations")
-# The migration runner's naming (mapperdb.migrate.files.FILE_RE), so both agree on what a
-# migration is.
-NAME = re.compile(
-    r"^(?P<version>\d{4})_(?P<slug>[a-z0-9]+(?:_[a-z0-9]+)*)\.(?P<direction>up|down)\.sql$"
-)
+# The runner's naming, so both agree on what a migration is.
+NAME = FILE_RE
 NO_TRANSACTION = re.compile(r"^--\s*mapperdb:no-transaction\s*$")
 ALLOW = re.compile(
     r"mapperdb:allow\s+(?P<rule>[A-Za-z][A-Za-z0-9._-]*)(?:\s+reason:\s*(?P<reason>.*?))?\s*(?:\*/)?$"

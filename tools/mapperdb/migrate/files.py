@@ -25,7 +25,7 @@ from pglast.parser import ParseError
 from mapperdb.errors import ConfigError
 
 FILE_RE = re.compile(
-    r"^(?P<version>\d{4})_(?P<slug>[a-z0-9]+(?:_[a-z0-9]+)*)\.(?P<kind>up|down)\.sql$"
+    r"^(?P<version>\d{4})_(?P<slug>[a-z0-9]+(?:_[a-z0-9]+)*)\.(?P<direction>up|down)\.sql$"
 )
 DIRECTIVE_RE = re.compile(r"^--\s*mapperdb:(?P<name>[a-z-]+)(?:\s+(?P<value>.*?))?\s*$")
 DURATION_RE = re.compile(r"^\d+\s*(ms|s|min|h|d)?$")
@@ -180,7 +180,7 @@ def load_migrations(directory: Path) -> list[Migration]:
                 f"{path}: malformed migration file name; expected NNNN_slug.up.sql or "
                 "NNNN_slug.down.sql (4-digit version, lowercase slug with underscores)"
             )
-        version, slug, kind = int(match["version"]), match["slug"], match["kind"]
+        version, slug, kind = int(match["version"]), match["slug"], match["direction"]
         if version == 0:
             raise ConfigError(f"{path}: version 0000 is reserved for 'nothing applied'")
         if slugs.setdefault(version, slug) != slug:
