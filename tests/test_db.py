@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from mapperdb.db import Connector, resolve_conninfo, wants_entra_token
+from mapperdb.db import Connector, describe, resolve_conninfo, wants_entra_token
 from mapperdb.errors import ConfigError, EnvironmentProblem
 from mapperdb.pg.ephemeral import EphemeralPostgres, free_port
 from mapperdb.platform import ENTRA_SCOPE
@@ -148,3 +148,18 @@ def test_transient_failure_is_retried(pg: EphemeralPostgres) -> None:
     with Flaky(pg.admin_conninfo(), backoff_s=0.01).connect() as conn:
         assert conn.execute("select 1").fetchone() == (1,)
     assert len(attempts) == 3
+
+
+def test_permanent_failures_are_not_retried_and_say_how_often(db: Database) -> None:
+    missing = Connector(db.pg.conninfo("no_such_database", "mapperadmin"), backoff_s=5)
+    with pytest.raises(EnvironmentProblem) as info:
+        missing.connect()  # would take seconds if retried with this backoff
+    assert 'database "no_such_database" does not exist' in info.value.message
+    assert "tried" not in info.value.message
+
+
+def test_messages_name_the_libpq_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PGUSER", "ops")
+    monkeypatch.setenv("PGDATABASE", "mapper")
+    monkeypatch.setenv("PGHOST", "db.internal")
+    assert describe("") == "ops@db.internal:5432/mapper"

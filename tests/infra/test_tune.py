@@ -141,3 +141,12 @@ def test_cli_unknown_sku_is_a_usage_error_without_traceback() -> None:
     assert done.returncode == 2
     assert done.stderr.startswith("mapperdb: error: unknown Flexible Server SKU 'Z9'")
     assert "Traceback" not in done.stderr
+
+
+def test_sku_spellings_of_the_portal_cli_and_azurerm() -> None:
+    assert find_sku("D4ds_v5") == find_sku("Standard_D4ds_v5") == find_sku("GP_Standard_D4ds_v5")
+    with pytest.raises(ConfigError) as info:
+        find_sku("Standard_D3ds_v5")
+    assert "D4ds_v5" in info.value.message and "E4ds_v5" not in info.value.message
+    with pytest.raises(ConfigError):
+        find_sku("MO_Standard_D4ds_v5")  # a real size under the wrong tier prefix

@@ -449,3 +449,12 @@ def _read_all(fd: int) -> str:
         chunks.append(chunk)
     os.close(fd)
     return b"".join(chunks).decode(errors="replace")
+
+
+def test_unknown_target_version_is_a_usage_error(empty_db: Database, tmp_path: Path) -> None:
+    logged_set(tmp_path, 2)
+    for command in ("up", "down", "plan"):
+        proc = cli(empty_db, tmp_path, command, "--to", "7")
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 2, (command, err)
+        assert "--to 7: no migration with that version" in err

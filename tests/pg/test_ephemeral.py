@@ -6,6 +6,7 @@ import os
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -16,6 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from mapperdb.errors import EnvironmentProblem
 from mapperdb.pg.ephemeral import EphemeralPostgres
 from mapperdb.platform import allowed_extension_names, preload_libraries
 from tests.conftest import Database
@@ -144,3 +146,13 @@ def test_admin_schedules_pg_cron_jobs_in_the_cron_database(pg: EphemeralPostgres
         job = conn.execute("select cron.schedule('probe', '0 3 * * *', 'select 1')").fetchone()
         assert job is not None
         conn.execute("select cron.unschedule('probe')")
+
+
+def test_port_in_use_says_so() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        with pytest.raises(
+            EnvironmentProblem, match="Address already in use; choose another --port"
+        ):
+            EphemeralPostgres(port=busy.getsockname()[1]).__enter__()

@@ -47,12 +47,6 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "The whole PR gate: migrations, SQL lint, synth and policy.",
     ),
     "tune": ("mapperdb.tune", "tune", "Server parameters for a Flexible Server SKU and workload."),
-    "deploy": ("mapperdb.deploy", "deploy", "Deploy one environment's stack."),
-    "analyze": (
-        "mapperdb.analyze",
-        "analyze",
-        "Analyze a live database: indexes, bloat, slow queries.",
-    ),
 }
 
 

@@ -8,6 +8,7 @@ credential caches and refreshes them).
 
 from __future__ import annotations
 
+import getpass
 import os
 import random
 import time
@@ -22,8 +23,16 @@ from mapperdb.errors import ConfigError, EnvironmentProblem
 from mapperdb.platform import AZURE_HOST_SUFFIXES, ENTRA_SCOPE
 
 # Server-reported errors that will not go away by retrying: bad credentials, missing database,
-# missing role, no permission to connect.
+# missing role, no permission to connect. libpq often reports them without a SQLSTATE, so the
+# message is checked too.
 PERMANENT_SQLSTATES = frozenset({"28P01", "28000", "3D000", "42501", "08004"})
+PERMANENT_TEXT = (
+    "authentication failed",
+    "no password supplied",
+    "does not exist",
+    "permission denied",
+    "no pg_hba.conf entry",
+)
 AUTH_ENV = "MAPPERDB_AUTH"  # auto | password | entra
 
 
@@ -49,7 +58,7 @@ def describe(conninfo: str) -> str:
     params = conninfo_to_dict(conninfo)
     host = params.get("host") or os.environ.get("PGHOST") or "localhost"
     port = params.get("port") or os.environ.get("PGPORT") or "5432"
-    user = params.get("user") or os.environ.get("PGUSER") or os.environ.get("USER", "")
+    user = params.get("user") or os.environ.get("PGUSER") or getpass.getuser()
     dbname = params.get("dbname") or os.environ.get("PGDATABASE") or user
     return f"{user}@{host}:{port}/{dbname}"
 
@@ -110,24 +119,26 @@ class Connector:
     def connect(self, *, autocommit: bool = True) -> psycopg.Connection[Any]:
         """Connect, retrying transient failures with jittered exponential backoff."""
         last: psycopg.OperationalError | None = None
+        tried = 0
         for attempt in range(self.attempts):
+            tried += 1
             params = self._params()  # a fresh token for every attempt
             try:
                 return psycopg.connect(self.conninfo, autocommit=autocommit, **params)
             except psycopg.OperationalError as exc:
                 last = exc
-                if exc.sqlstate in PERMANENT_SQLSTATES or _is_auth_failure(exc):
+                if exc.sqlstate in PERMANENT_SQLSTATES or _is_permanent(exc):
                     break
                 if attempt + 1 < self.attempts:
                     time.sleep(random.uniform(0, self.backoff_s * 2**attempt))  # noqa: S311
         assert last is not None
-        tries = "" if self.attempts == 1 else f" (tried {self.attempts} times)"
+        tries = "" if tried == 1 else f" (tried {tried} times)"
         raise EnvironmentProblem(
             f"cannot connect to {describe(self.conninfo)}{tries}: {first_line(last)}; "
             "check --dsn, DATABASE_URL or the PG* variables"
         )
 
 
-def _is_auth_failure(exc: psycopg.OperationalError) -> bool:
+def _is_permanent(exc: psycopg.OperationalError) -> bool:
     text = str(exc)
-    return "authentication failed" in text or "no password supplied" in text
+    return any(fragment in text for fragment in PERMANENT_TEXT)

@@ -20,57 +20,73 @@ F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_DIR = Path("sql/migrations")
 
 
-def common_options(func: F) -> F:
-    options = [
-        click.option(
-            "--dsn", help="Connection string; else DATABASE_URL, else libpq's PG* variables."
-        ),
-        click.option(
-            "--dir",
-            "directory",
-            type=click.Path(path_type=Path),
-            default=DEFAULT_DIR,
-            show_default=True,
-            help="Directory of NNNN_slug.up.sql / .down.sql files.",
-        ),
-        click.option(
-            "--format",
-            "fmt",
-            type=click.Choice(["text", "json"]),
-            default="text",
-            show_default=True,
-            help="Output format; json is stable and documented.",
-        ),
-        click.option(
-            "--lock-wait",
-            type=float,
-            default=60.0,
-            show_default=True,
-            help="Seconds to wait for another runner's lock before exiting 1.",
-        ),
-        click.option(
-            "--lock-timeout",
-            default="5s",
-            show_default=True,
-            help="lock_timeout per migration (a file's header directive wins).",
-        ),
-        click.option(
-            "--statement-timeout",
-            default="15min",
-            show_default=True,
-            help="statement_timeout per migration (a file's header directive wins).",
-        ),
-        click.option(
-            "--lock-retries",
-            type=click.IntRange(0, 100),
-            default=5,
-            show_default=True,
-            help="Retries after a lock timeout, with jittered backoff.",
-        ),
-    ]
+def _apply(func: F, options: list[Callable[[F], F]]) -> F:
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def common_options(func: F) -> F:
+    """Where and how: every sub-command."""
+    return _apply(
+        func,
+        [
+            click.option(
+                "--dsn", help="Connection string; else DATABASE_URL, else libpq's PG* variables."
+            ),
+            click.option(
+                "--dir",
+                "directory",
+                type=click.Path(path_type=Path),
+                default=DEFAULT_DIR,
+                show_default=True,
+                help="Directory of NNNN_slug.up.sql / .down.sql files.",
+            ),
+            click.option(
+                "--format",
+                "fmt",
+                type=click.Choice(["text", "json"]),
+                default="text",
+                show_default=True,
+                help="Output format; json is stable and documented.",
+            ),
+        ],
+    )
+
+
+def run_options(func: F) -> F:
+    """How to behave while changing the database: up and down only."""
+    return _apply(
+        func,
+        [
+            click.option(
+                "--lock-wait",
+                type=float,
+                default=60.0,
+                show_default=True,
+                help="Seconds to wait for another runner's lock before exiting 1.",
+            ),
+            click.option(
+                "--lock-timeout",
+                default="5s",
+                show_default=True,
+                help="lock_timeout per migration (a file's header directive wins).",
+            ),
+            click.option(
+                "--statement-timeout",
+                default="15min",
+                show_default=True,
+                help="statement_timeout per migration (a file's header directive wins).",
+            ),
+            click.option(
+                "--lock-retries",
+                type=click.IntRange(0, 100),
+                default=5,
+                show_default=True,
+                help="Retries after a lock timeout, with jittered backoff.",
+            ),
+        ],
+    )
 
 
 def to_option(help_text: str) -> Callable[[F], F]:
@@ -78,11 +94,12 @@ def to_option(help_text: str) -> Callable[[F], F]:
 
 
 def make_runner(opts: dict[str, Any]) -> Runner:
+    defaults = Settings()
     settings = Settings(
-        lock_wait_s=opts["lock_wait"],
-        lock_timeout=opts["lock_timeout"],
-        statement_timeout=opts["statement_timeout"],
-        lock_retries=opts["lock_retries"],
+        lock_wait_s=opts.get("lock_wait", defaults.lock_wait_s),
+        lock_timeout=opts.get("lock_timeout", defaults.lock_timeout),
+        statement_timeout=opts.get("statement_timeout", defaults.statement_timeout),
+        lock_retries=opts.get("lock_retries", defaults.lock_retries),
     )
     connector = Connector(resolve_conninfo(opts["dsn"]), application_name="mapperdb migrate")
     on_event = _progress_printer() if opts["fmt"] == "text" else (lambda _e: None)
@@ -125,6 +142,7 @@ def migrate() -> None:
 
 @migrate.command()
 @common_options
+@run_options
 @to_option("Apply up to and including this version (default: all).")
 def up(to: int | None, **opts: Any) -> None:
     """Apply pending migrations (and resume a partly applied one)."""
@@ -144,6 +162,7 @@ def up(to: int | None, **opts: Any) -> None:
 
 @migrate.command()
 @common_options
+@run_options
 @to_option("Revert every migration above this version (0 reverts all); default: the newest one.")
 def down(to: int | None, **opts: Any) -> None:
     """Revert migrations with their down files, newest first."""

@@ -28,7 +28,7 @@ from psycopg import errors as pgerrors
 from psycopg import sql
 
 from mapperdb.db import Connector, describe, first_line
-from mapperdb.errors import FindingsError
+from mapperdb.errors import ConfigError, FindingsError
 from mapperdb.migrate import history
 from mapperdb.migrate.files import Migration, Script, Statement, load_migrations, normalize
 from mapperdb.migrate.history import HistoryRow
@@ -221,7 +221,7 @@ class Runner:
     ) -> list[Step]:
         known = {m.version for m in migrations}
         if to is not None and to != 0 and to not in known:
-            raise FindingsError(f"--to {to}: no migration with that version in {self.directory}")
+            raise ConfigError(f"--to {to}: no migration with that version in {self.directory}")
         if direction == "up":
             target = max(known, default=0) if to is None else to
             steps = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import signal
 import sys
 from pathlib import Path
@@ -11,10 +10,10 @@ from types import FrameType
 import click
 
 from mapperdb.db import Connector
-from mapperdb.errors import EnvironmentProblem
 from mapperdb.migrate.runner import Runner
 from mapperdb.pg.ephemeral import EphemeralPostgres
 from mapperdb.platform import APP_DATABASE
+from mapperdb.seed import seed_database
 
 
 def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -42,20 +41,19 @@ def sandbox(port: int | None, demo: bool, directory: Path) -> None:
     cluster (process and temp directory) on the way out. The DSN logs in as the Azure-like
     server admin (a non-superuser member of azure_pg_admin), not as a superuser.
     """
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    # Explicit handlers: a sandbox started in the background by a script inherits SIGINT
+    # ignored, and SIGTERM/SIGHUP would otherwise end Python without unwinding.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _exit_on_signal)
-    with EphemeralPostgres(port=port) as pg:
-        Runner(Connector(pg.admin_conninfo(APP_DATABASE)), directory).up()
-        if demo:
-            try:
-                seed = importlib.import_module("mapperdb.seed")
-            except ImportError:
-                raise EnvironmentProblem("--demo needs the seed module (mapperdb.seed)") from None
-            seed.seed_database(pg.admin_conninfo(APP_DATABASE))
-        click.echo(f"DSN={pg.admin_url(APP_DATABASE)}")
-        sys.stdout.flush()
-        try:
+    try:
+        with EphemeralPostgres(port=port) as pg:
+            Runner(Connector(pg.admin_conninfo(APP_DATABASE)), directory).up()
+            if demo:
+                seed_database(pg.admin_conninfo(APP_DATABASE))
+            click.echo(f"DSN={pg.admin_url(APP_DATABASE)}")
+            sys.stdout.flush()
             while True:
                 signal.pause()
-        except KeyboardInterrupt:
-            click.echo("sandbox: stopped, cluster removed", err=True)
+    except SystemExit as stop:
+        click.echo("sandbox: stopped, cluster removed", err=True)
+        raise SystemExit(0) from stop

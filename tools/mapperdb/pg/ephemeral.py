@@ -439,6 +439,14 @@ class EphemeralPostgres:
             lines = (self.root / "postgres.log").read_text(errors="replace").strip().splitlines()
         except OSError:
             return "no server log"
+        # The first FATAL or ERROR says why (port in use, bad setting); the last line is
+        # usually just "database system is shut down".
+        for line in lines:
+            if "could not bind" in line:
+                return line.split(":  ", 1)[-1].strip() + "; choose another --port"
+        for line in lines:
+            if any(f" {level}:  " in line for level in ("FATAL", "ERROR", "PANIC")):
+                return line.split(":  ", 1)[-1].strip()
         return lines[-1] if lines else "empty server log"
 
     def _bootstrap(self) -> None:

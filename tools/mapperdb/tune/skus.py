@@ -104,12 +104,14 @@ SKUS: dict[str, Sku] = {sku.size: sku for sku in _BURSTABLE + _GENERAL_PURPOSE +
 
 
 def find_sku(name: str) -> Sku:
-    """Look up ``D4ds_v5`` or azurerm's ``GP_Standard_D4ds_v5``."""
-    size = name.rsplit("_Standard_", 1)[-1]
+    """Look up ``D4ds_v5``, the Azure CLI's ``Standard_D4ds_v5`` or azurerm's
+    ``GP_Standard_D4ds_v5``."""
+    size = name.rsplit("Standard_", 1)[-1]
     sku = SKUS.get(size)
-    if sku is None or name not in (size, sku.sku_name):
+    if sku is None or name not in (size, f"Standard_{size}", sku.sku_name):
+        series = [s for s in sorted(SKUS) if s[:1].upper() == size[:1].upper()] or sorted(SKUS)
         raise ConfigError(
-            f"unknown Flexible Server SKU {name!r}; use one of {', '.join(sorted(SKUS))} "
-            "(optionally with its tier prefix, e.g. GP_Standard_D4ds_v5)"
+            f"unknown Flexible Server SKU {name!r}; known: {', '.join(series)} "
+            "(also as Standard_<size> or with the tier prefix, e.g. GP_Standard_D4ds_v5)"
         )
     return sku
