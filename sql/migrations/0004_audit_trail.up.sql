@@ -228,15 +228,16 @@ comment on function mapper.audit_append(uuid, text, text, jsonb[], jsonb[], json
 
 -- The text form of a row version depends on DateStyle, IntervalStyle, TimeZone,
 -- extra_float_digits and bytea_output: the digest-mode triggers pin them (SET clauses), so a
--- digest is reproducible from the row alone (docs/schema.md shows how).
+-- digest is reproducible from the row alone (docs/schema.md shows how). p_row is referenced
+-- once (nullif, not a CASE): an inlined body must not render the row twice.
 create function mapper.audit_digest(p_row text)
 returns jsonb
 language sql
 stable
 as $$
-    select case when p_row is not null then pg_catalog.jsonb_build_object(
+    select nullif(pg_catalog.jsonb_build_object(
         'sha256', pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(p_row, 'UTF8')), 'hex')
-    ) end
+    ), '{"sha256": null}'::jsonb)
 $$;
 
 comment on function mapper.audit_digest(text) is
