@@ -5,12 +5,11 @@ drop function mapper.verify_audit_chain(uuid);
 drop table mapper.audit_records;
 drop function mapper.reject_audit_change();
 drop function mapper.audit_changes();
-drop function mapper.audit_image(jsonb, boolean);
+drop function mapper.audit_digest(text);
 drop function mapper.audit_row_key(jsonb, text[]);
 drop function mapper.audit_append(uuid, text, text, jsonb[], jsonb[], jsonb[]);
-drop function mapper.audit_canonical(
-    uuid, bigint, timestamptz, text, text, jsonb, jsonb, jsonb, text, text
-);
+drop function mapper.audit_canonical(text, bigint, jsonb, jsonb, jsonb);
+drop function mapper.audit_header(uuid, timestamptz, text, text, text, text);
 drop table mapper.audit_chain_heads;
 
 reset role;

@@ -1,17 +1,19 @@
 -- The audit trail: an append-only, per-tenant hash chain of every change to tenant tables and of
 -- privileged actions (retention purges), written only by triggers and maintenance functions
 -- running as mapper_owner. No application role can insert, update or delete audit rows.
---   link n:  row_hash(n) = sha256(row_hash(n-1) || sha256(canonical(n))), row_hash(0) = 32 zero
---            bytes (audit_canonical() gives canonical(n));
---            canonical(n) = the jsonb array of the link's scalars, then the row key, old and new
---            row as jsonb text, newline separated (jsonb text never holds a raw newline).
+--   link n:  row_hash(n) = sha256(row_hash(n-1) || canonical(n)), row_hash(0) = 32 zero bytes;
+--            canonical(n) = audit_canonical(audit_header(...), n, row key, old, new): the jsonb
+--            array of the link's scalars (tenant, epoch of occurred_at, action, table, db user,
+--            actor), then chain_seq, the row key, old and new row as jsonb text, newline
+--            separated (jsonb text never holds a raw newline), as UTF-8.
 -- audit_chain_heads holds each tenant's last link; writers lock it, so a tenant's links are
 -- strictly sequential even under concurrency, and a truncated tail is detectable.
 -- Audit rows outlive the data they describe (no foreign key to tenant_configs) and are not
 -- subject to tenant retention. So that the trail does not keep what retention removes, the
--- high-volume data tables are audited in digest mode: a link holds the row key and the sha256
--- of the old and new row versions, not a copy; tenant_configs keeps full before/after images.
--- The encrypted payload is never part of either.
+-- high-volume data tables are audited in digest mode by their own trigger functions (0006-0008):
+-- a link holds the row key and {"sha256": ...} of the old and new row versions' text form
+-- (audit_digest()), not a copy; tenant_configs keeps full before/after images (audit_changes()).
+-- The encrypted payload is never copied into the trail.
 set local role mapper_owner;
 
 -- mapperdb:allow TEN002 reason: append-only trail; no role may update or delete its rows (a trigger rejects it too)
@@ -107,20 +109,33 @@ grant select on mapper.audit_chain_heads to mapper_auditor;
 -- Hot helpers are plain SQL without a SET clause and declared STABLE like the jsonb functions
 -- they call, so the planner inlines them (a SET clause, or IMMUTABLE over STABLE calls, forbids
 -- inlining, and then every statement re-plans the body); they name pg_catalog explicitly.
+create function mapper.audit_header(
+    p_tenant_id uuid, p_occurred_at timestamptz, p_action text, p_table_name text,
+    p_db_user text, p_actor text
+)
+returns text
+language sql
+stable
+as $$
+    select pg_catalog.jsonb_build_array(
+        p_tenant_id::text, extract(epoch from p_occurred_at), p_action, p_table_name, p_db_user,
+        p_actor
+    )::text
+$$;
+
+comment on function mapper.audit_header(uuid, timestamptz, text, text, text, text) is
+    'The first line of a link''s canonical form: its scalars (the same for every link that one '
+    'statement appends), independent of DateStyle and TimeZone.';
+
 create function mapper.audit_canonical(
-    p_tenant_id uuid, p_chain_seq bigint, p_occurred_at timestamptz, p_action text,
-    p_table_name text, p_row_key jsonb, p_old_data jsonb, p_new_data jsonb, p_db_user text,
-    p_actor text
+    p_header text, p_chain_seq bigint, p_row_key jsonb, p_old_data jsonb, p_new_data jsonb
 )
 returns bytea
 language sql
 stable
 as $$
     select pg_catalog.convert_to(
-        pg_catalog.jsonb_build_array(
-            p_tenant_id::text, p_chain_seq, extract(epoch from p_occurred_at),
-            p_action, p_table_name, p_db_user, p_actor
-        )::text
+        p_header || E'\n' || p_chain_seq::text
         || E'\n' || coalesce(p_row_key::text, 'null')
         || E'\n' || coalesce(p_old_data::text, 'null')
         || E'\n' || coalesce(p_new_data::text, 'null'),
@@ -128,79 +143,78 @@ as $$
     )
 $$;
 
-comment on function mapper.audit_canonical(
-    uuid, bigint, timestamptz, text, text, jsonb, jsonb, jsonb, text, text
-) is 'The canonical bytes of an audit link (independent of DateStyle and TimeZone).';
+comment on function mapper.audit_canonical(text, bigint, jsonb, jsonb, jsonb) is
+    'The canonical bytes of an audit link: audit_header(), chain_seq, row key, old and new data.';
 
+-- Two statements per call, whatever the number of links: the first locks and reads the tenant's
+-- chain head and renders every link's canonical bytes (set-based, they depend on the head's
+-- chain_seq, not on its hash); the second inserts the links and moves the head. Only the chain
+-- itself is sequential: a FOREACH over the canonical bytes into an expanded local array (O(1)
+-- per element; subscripting a varlena array instead would walk it from the start every time).
+-- No SET clause: callers are the audit triggers and retention functions (SECURITY DEFINER with
+-- a fixed search_path), and only mapper_owner may execute it; names are schema-qualified.
 create function mapper.audit_append(
     p_tenant_id uuid, p_table_name text, p_action text,
     p_row_keys jsonb[], p_old_data jsonb[], p_new_data jsonb[]
 )
 returns bigint
 language plpgsql
-set search_path = pg_catalog, pg_temp
 as $$
 declare
-    v_count integer := greatest(
-        cardinality(p_row_keys), coalesce(cardinality(p_old_data), 0),
-        coalesce(cardinality(p_new_data), 0)
-    );
-    v_at timestamptz := now();
+    v_at timestamptz := pg_catalog.now();
     v_user text := session_user;
-    v_actor text := nullif(current_setting('app.actor', true), '');
+    v_actor text := nullif(pg_catalog.current_setting('app.actor', true), '');
+    v_header text;
     v_first bigint;
+    v_start bytea;
     v_hash bytea;
-    v_prev bytea[] := array[]::bytea[];
+    v_links bytea[];
+    v_link bytea;
     v_hashes bytea[] := array[]::bytea[];
-    v_contents bytea[];
-    v_content bytea;
-    v_i integer;
+    v_count integer := 0;
 begin
-    if v_count = 0 then
+    if coalesce(pg_catalog.cardinality(p_row_keys), 0) = 0 then
         return 0;
     end if;
+    v_header := mapper.audit_header(p_tenant_id, v_at, p_action, p_table_name, v_user, v_actor);
     -- Lock and read the tenant's chain head; the first link of a tenant creates it.
-    select h.last_seq + 1, h.last_hash into v_first, v_hash
-    from mapper.audit_chain_heads as h
-    where h.tenant_id = p_tenant_id
-    for update;
-    if v_first is null then
-        insert into mapper.audit_chain_heads (tenant_id, last_seq, last_hash)
-        values (p_tenant_id, 0, '\x0000000000000000000000000000000000000000000000000000000000000000')
-        on conflict (tenant_id) do nothing;
-        select h.last_seq + 1, h.last_hash into v_first, v_hash
+    for v_try in 1..2 loop
+        select h.last_seq + 1, h.last_hash, (
+            select pg_catalog.array_agg(mapper.audit_canonical(
+                v_header, h.last_seq + u.ord, u.row_key, u.old_data, u.new_data
+            ) order by u.ord)
+            from unnest(p_row_keys, p_old_data, p_new_data)
+                with ordinality as u (row_key, old_data, new_data, ord)
+        )
+        into v_first, v_start, v_links
         from mapper.audit_chain_heads as h
         where h.tenant_id = p_tenant_id
         for update;
-    end if;
+        exit when v_first is not null;
+        insert into mapper.audit_chain_heads (tenant_id, last_seq, last_hash)
+        values (p_tenant_id, 0, '\x0000000000000000000000000000000000000000000000000000000000000000')
+        on conflict (tenant_id) do nothing;
+    end loop;
     if v_first is null then
         raise exception 'audit chain head of tenant % is not visible (tenant context?)', p_tenant_id;
     end if;
-    -- Content hashes set-based (unnest keeps the array order), then the chain itself: the only
-    -- sequential part, a FOREACH over 32-byte values into expanded local arrays (O(1) each;
-    -- subscripting a varlena array instead would walk it from the start every time).
-    select array_agg(sha256(mapper.audit_canonical(
-        p_tenant_id, v_first + u.ord - 1, v_at, p_action, p_table_name,
-        u.row_key, u.old_data, u.new_data, v_user, v_actor
-    )))
-    into v_contents
-    from unnest(p_row_keys, p_old_data, p_new_data)
-        with ordinality as u (row_key, old_data, new_data, ord);
-    v_i := 0;
-    foreach v_content in array v_contents loop
-        v_i := v_i + 1;
-        v_prev[v_i] := v_hash;
-        v_hash := sha256(v_hash || v_content);
-        v_hashes[v_i] := v_hash;
+    v_hash := v_start;
+    foreach v_link in array v_links loop
+        v_count := v_count + 1;
+        v_hash := pg_catalog.sha256(v_hash || v_link);
+        v_hashes[v_count] := v_hash;
     end loop;
-    insert into mapper.audit_records (
-        tenant_id, chain_seq, occurred_at, action, table_name, row_key, old_data, new_data,
-        db_user, actor, prev_hash, row_hash
+    with appended as (
+        insert into mapper.audit_records (
+            tenant_id, chain_seq, occurred_at, action, table_name, row_key, old_data, new_data,
+            db_user, actor, prev_hash, row_hash
+        )
+        select p_tenant_id, v_first + u.ord - 1, v_at, p_action, p_table_name, u.row_key,
+            u.old_data, u.new_data, v_user, v_actor,
+            coalesce(pg_catalog.lag(u.row_hash) over (order by u.ord), v_start), u.row_hash
+        from unnest(p_row_keys, p_old_data, p_new_data, v_hashes)
+            with ordinality as u (row_key, old_data, new_data, row_hash, ord)
     )
-    select p_tenant_id, v_first + u.ord - 1, v_at, p_action, p_table_name, u.row_key,
-        u.old_data, u.new_data, v_user, v_actor, u.prev_hash, u.row_hash
-    from unnest(p_row_keys, p_old_data, p_new_data, v_prev, v_hashes)
-        with ordinality as u (row_key, old_data, new_data, prev_hash, row_hash, ord);
     update mapper.audit_chain_heads
     set last_seq = v_first + v_count - 1, last_hash = v_hash, updated_at = v_at
     where tenant_id = p_tenant_id;
@@ -209,27 +223,29 @@ end
 $$;
 
 comment on function mapper.audit_append(uuid, text, text, jsonb[], jsonb[], jsonb[]) is
-    'Appends links to a tenant''s audit chain. Internal to mapper_owner: the audit trigger and '
+    'Appends links to a tenant''s audit chain. Internal to mapper_owner: the audit triggers and '
     'the retention functions call it; no other role can execute it.';
 
-create function mapper.audit_image(p_row jsonb, p_digest boolean)
+-- The text form of a row version depends on DateStyle, IntervalStyle, TimeZone,
+-- extra_float_digits and bytea_output: the digest-mode triggers pin them (SET clauses), so a
+-- digest is reproducible from the row alone (docs/schema.md shows how). p_row is referenced
+-- once (nullif, not a CASE): an inlined body must not render the row twice.
+create function mapper.audit_digest(p_row text)
 returns jsonb
 language sql
 stable
 as $$
-    select case
-        when p_digest then pg_catalog.jsonb_build_object(
-            'sha256',
-            pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(p_row::text, 'UTF8')), 'hex')
-        )
-        else p_row
-    end
+    select nullif(pg_catalog.jsonb_build_object(
+        'sha256', pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(p_row, 'UTF8')), 'hex')
+    ), '{"sha256": null}'::jsonb)
 $$;
 
-comment on function mapper.audit_image(jsonb, boolean) is
-    'What a link keeps of a row version: the row as jsonb, or in digest mode only its sha256 '
-    '(the data stays in its table, subject to retention; the chain commits to its digest).';
+comment on function mapper.audit_digest(text) is
+    'What a digest-mode link keeps of a row version: {"sha256": hex} of its text form (the data '
+    'stays in its table, subject to retention; the chain commits to its digest).';
 
+-- Full mode, for tenant_configs (few, small rows): the links hold the row versions themselves.
+-- The data tables have their own digest-mode trigger functions, with static SQL (0006-0008).
 create function mapper.audit_changes()
 returns trigger
 language plpgsql
@@ -239,7 +255,6 @@ as $$
 declare
     v_keys text[] := string_to_array(tg_argv[0], ',');
     v_omit text[] := coalesce(string_to_array(nullif(tg_argv[1], ''), ','), array[]::text[]);
-    v_digest boolean := coalesce(tg_argv[2] = 'digest', false);
     v_tenant uuid;
     v_row_keys jsonb[];
     v_old jsonb[];
@@ -249,8 +264,7 @@ begin
     if tg_op = 'INSERT' then
         for v_tenant, v_row_keys, v_new in
             select n.tenant_id,
-                array_agg(mapper.audit_row_key(c.r, v_keys)),
-                array_agg(mapper.audit_image(c.r - v_omit, v_digest))
+                array_agg(mapper.audit_row_key(c.r, v_keys)), array_agg(c.r - v_omit)
             from new_rows as n
             cross join lateral (select to_jsonb(n) as r offset 0) as c
             group by n.tenant_id
@@ -260,8 +274,7 @@ begin
     elsif tg_op = 'DELETE' then
         for v_tenant, v_row_keys, v_old in
             select o.tenant_id,
-                array_agg(mapper.audit_row_key(c.r, v_keys)),
-                array_agg(mapper.audit_image(c.r - v_omit, v_digest))
+                array_agg(mapper.audit_row_key(c.r, v_keys)), array_agg(c.r - v_omit)
             from old_rows as o
             cross join lateral (select to_jsonb(o) as r offset 0) as c
             group by o.tenant_id
@@ -273,8 +286,7 @@ begin
         -- null (the policies forbid moving a row to another tenant).
         for v_tenant, v_row_keys, v_old, v_new in
             select coalesce((n.r ->> 'tenant_id')::uuid, (o.r ->> 'tenant_id')::uuid),
-                array_agg(coalesce(n.k, o.k)), array_agg(mapper.audit_image(o.r - v_omit, v_digest)),
-                array_agg(mapper.audit_image(n.r - v_omit, v_digest))
+                array_agg(coalesce(n.k, o.k)), array_agg(o.r - v_omit), array_agg(n.r - v_omit)
             from (
                 select mapper.audit_row_key(j.r, v_keys) as k, j.r
                 from old_rows as x cross join lateral (select to_jsonb(x) as r offset 0) as j
@@ -293,9 +305,8 @@ end
 $$;
 
 comment on function mapper.audit_changes() is
-    'Statement-level audit trigger (transition tables). Arguments: the key columns, comma '
-    'separated; the columns never copied into the trail (e.g. the encrypted payload); and '
-    '''digest'' to keep only a sha256 of each row version instead of a copy.';
+    'Statement-level audit trigger in full mode (transition tables). Arguments: the key columns, '
+    'comma separated, and the columns never copied into the trail.';
 
 create function mapper.audit_row_key(p_row jsonb, p_keys text[])
 returns jsonb
@@ -364,11 +375,13 @@ begin
                 v_expected_seq, v_link.chain_seq);
         elsif v_link.prev_hash <> v_prev then
             problem := 'prev_hash differs from the previous link''s row_hash';
-        elsif v_link.row_hash <> sha256(v_link.prev_hash || sha256(mapper.audit_canonical(
-            p_tenant_id, v_link.chain_seq, v_link.occurred_at, v_link.action,
-            v_link.table_name, v_link.row_key, v_link.old_data, v_link.new_data,
-            v_link.db_user, v_link.actor
-        ))) then
+        elsif v_link.row_hash <> sha256(v_link.prev_hash || mapper.audit_canonical(
+            mapper.audit_header(
+                p_tenant_id, v_link.occurred_at, v_link.action, v_link.table_name,
+                v_link.db_user, v_link.actor
+            ),
+            v_link.chain_seq, v_link.row_key, v_link.old_data, v_link.new_data
+        )) then
             problem := 'row_hash does not match the link''s content (altered row)';
         end if;
         if problem is not null then
@@ -394,9 +407,10 @@ comment on function mapper.verify_audit_chain(uuid) is
     'Verifies a tenant''s audit chain (default: the tenant in context) and returns the first '
     'broken link, or no row when the chain is intact. Runs with the caller''s rights and RLS.';
 
-grant execute on function mapper.audit_canonical(
-    uuid, bigint, timestamptz, text, text, jsonb, jsonb, jsonb, text, text
-) to mapper_auditor;
+grant execute on function mapper.audit_header(uuid, timestamptz, text, text, text, text)
+to mapper_auditor;
+grant execute on function mapper.audit_canonical(text, bigint, jsonb, jsonb, jsonb)
+to mapper_auditor;
 grant execute on function mapper.verify_audit_chain(uuid) to mapper_auditor;
 
 select count(*) from mapper.maintain_partitions();

@@ -2,5 +2,6 @@
 set local role mapper_owner;
 
 drop table mapper.storage_records;
+drop function mapper.storage_records_audit();
 
 reset role;

@@ -2,5 +2,6 @@
 set local role mapper_owner;
 
 drop table mapper.detector_executions;
+drop function mapper.detector_executions_audit();
 
 reset role;

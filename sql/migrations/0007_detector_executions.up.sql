@@ -82,27 +82,95 @@ create policy detector_executions_maintenance_delete on mapper.detector_executio
 grant select, insert, update, delete on mapper.detector_executions to mapper_app;
 grant select on mapper.detector_executions to mapper_readonly;
 
+-- The audit trigger of detector_executions, digest mode (0004): one link per row
+-- version with its key and audit_digest() of its text form. Static SQL for this table's key:
+-- no to_jsonb() of whole rows.
+-- The SET clauses pin every setting the text form depends on (a digest is reproducible).
+create function mapper.detector_executions_audit()
+returns trigger
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+set datestyle = 'ISO, YMD'
+set intervalstyle = 'postgres'
+set timezone = 'UTC'
+set extra_float_digits = 1
+set bytea_output = 'hex'
+as $$
+declare
+    v_tenant uuid;
+    v_keys jsonb[];
+    v_old jsonb[];
+    v_new jsonb[];
+begin
+    if tg_op = 'INSERT' then
+        for v_tenant, v_keys, v_new in
+            select n.tenant_id,
+                array_agg(jsonb_build_object('tenant_id', n.tenant_id, 'started_at', n.started_at, 'id', n.id)),
+                array_agg(mapper.audit_digest(n::text))
+            from new_rows as n
+            group by n.tenant_id
+        loop
+            perform mapper.audit_append(v_tenant, tg_table_name, 'insert', v_keys, null, v_new);
+        end loop;
+    elsif tg_op = 'DELETE' then
+        for v_tenant, v_keys, v_old in
+            select o.tenant_id,
+                array_agg(jsonb_build_object('tenant_id', o.tenant_id, 'started_at', o.started_at, 'id', o.id)),
+                array_agg(mapper.audit_digest(o::text))
+            from old_rows as o
+            group by o.tenant_id
+        loop
+            perform mapper.audit_append(v_tenant, tg_table_name, 'delete', v_keys, v_old, null);
+        end loop;
+    else
+        -- Old and new versions paired by key; a changed key shows as a link with one side null.
+        for v_tenant, v_keys, v_old, v_new in
+            select coalesce(n.tenant_id, o.tenant_id), array_agg(coalesce(n.k, o.k)),
+                array_agg(mapper.audit_digest(o.r)), array_agg(mapper.audit_digest(n.r))
+            from (
+                select x.tenant_id, x::text as r,
+                    jsonb_build_object('tenant_id', x.tenant_id, 'started_at', x.started_at, 'id', x.id) as k
+                from old_rows as x
+            ) as o
+            full join (
+                select x.tenant_id, x::text as r,
+                    jsonb_build_object('tenant_id', x.tenant_id, 'started_at', x.started_at, 'id', x.id) as k
+                from new_rows as x
+            ) as n on n.k = o.k
+            group by 1
+        loop
+            perform mapper.audit_append(v_tenant, tg_table_name, 'update', v_keys, v_old, v_new);
+        end loop;
+    end if;
+    return null;
+end
+$$;
+
+comment on function mapper.detector_executions_audit() is
+    'Statement-level audit trigger of detector_executions (transition tables), digest mode.';
+
 create trigger detector_executions_audit_insert
     after insert on mapper.detector_executions
     referencing new table as new_rows
     for each statement
     when (not (current_user = 'mapper_owner'
         and coalesce(current_setting('mapper.maintenance', true), '') = 'on'))
-    execute function mapper.audit_changes('tenant_id,started_at,id', '', 'digest');
+    execute function mapper.detector_executions_audit();
 create trigger detector_executions_audit_update
     after update on mapper.detector_executions
     referencing old table as old_rows new table as new_rows
     for each statement
     when (not (current_user = 'mapper_owner'
         and coalesce(current_setting('mapper.maintenance', true), '') = 'on'))
-    execute function mapper.audit_changes('tenant_id,started_at,id', '', 'digest');
+    execute function mapper.detector_executions_audit();
 create trigger detector_executions_audit_delete
     after delete on mapper.detector_executions
     referencing old table as old_rows
     for each statement
     when (not (current_user = 'mapper_owner'
         and coalesce(current_setting('mapper.maintenance', true), '') = 'on'))
-    execute function mapper.audit_changes('tenant_id,started_at,id', '', 'digest');
+    execute function mapper.detector_executions_audit();
 
 select count(*) from mapper.maintain_partitions();
 

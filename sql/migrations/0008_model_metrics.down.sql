@@ -2,5 +2,6 @@
 set local role mapper_owner;
 
 drop table mapper.model_metrics;
+drop function mapper.model_metrics_audit();
 
 reset role;

@@ -61,12 +61,21 @@ def test_every_change_is_audited(two_tenants: Speaker) -> None:
 
 
 def test_data_tables_are_audited_by_digest(two_tenants: Speaker) -> None:
-    """The trail of a data table keeps the sha256 of each row version, which matches the row."""
+    """The trail of a data table keeps the sha256 of each row version's text form (in the
+    settings the trigger pins), which anyone can recompute from the row."""
     with two_tenants.app() as conn, tenant(conn, TENANT_A) as cur:
         cur.execute("update mapper.storage_records set backup_status = 'failed' where true")
+        for setting in (
+            "datestyle = 'ISO, YMD'",
+            "intervalstyle = 'postgres'",
+            "timezone = 'UTC'",
+            "extra_float_digits = 1",
+            "bytea_output = 'hex'",
+        ):
+            cur.execute(f"set local {setting}")
         rows = cur.execute(
             "select jsonb_build_object('tenant_id', tenant_id, 'created_at', created_at, 'id', id),"
-            " encode(sha256(convert_to((to_jsonb(s) - 'payload')::text, 'UTF8')), 'hex') "
+            " encode(sha256(convert_to(s::text, 'UTF8')), 'hex') "
             "from mapper.storage_records as s"
         ).fetchall()
     links = {
