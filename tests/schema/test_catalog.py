@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from mapperdb.erd import mermaid_erd, replace_block
+from mapperdb.errors import EnvironmentProblem
 from mapperdb.seed import seed_database
 from tests.schema.schema_helpers import Speaker, tenant
 
@@ -106,7 +108,11 @@ def test_seed_writes_through_the_app_role_with_audit(speak: Speaker) -> None:
 
 def test_seed_as_the_admin_for_sandbox_demo(speak: Speaker) -> None:
     """``mapperdb sandbox --demo`` seeds with the admin's DSN: it writes as mapper_app too."""
-    result = seed_database(speak.db.admin_conninfo, tenants=1, rows=50, random_seed=5)
+    with pytest.raises(EnvironmentProblem, match="member of mapper_app"):
+        seed_database(speak.db.admin_conninfo, tenants=1, rows=50, random_seed=5)
+    result = seed_database(
+        speak.db.admin_conninfo, tenants=1, rows=50, random_seed=5, grant_app_role=True
+    )
     assert result.storage_records == 50
     with speak.superuser() as conn:
         users = conn.execute("select distinct db_user from mapper.audit_records").fetchall()
@@ -124,3 +130,17 @@ def test_seed_command_reports_a_database_without_migrations(pg: Any) -> None:
     )
     assert outcome.exit_code != 0
     assert "are the migrations applied" in str(outcome.exception)
+
+
+def test_seeding_the_same_tenants_twice_says_so(speak: Speaker) -> None:
+    from click.testing import CliRunner
+
+    from mapperdb.seed import seed
+
+    args = ["--dsn", speak.db.conninfo("app_user"), "--tenants", "1", "--rows", "5"]
+    first = CliRunner().invoke(seed, [*args, "--random-seed", "11"], standalone_mode=False)
+    assert first.exception is None
+    with pytest.raises(EnvironmentProblem, match="these tenants already exist"):
+        CliRunner().invoke(
+            seed, [*args, "--random-seed", "11"], standalone_mode=False, catch_exceptions=False
+        )

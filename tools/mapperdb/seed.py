@@ -128,18 +128,23 @@ def _window(now: datetime) -> tuple[datetime, float]:
     return start, max((now - start).total_seconds() - 1, 1.0)
 
 
-def _ensure_app_member(conn: psycopg.Connection[Any]) -> None:
+def _ensure_app_member(conn: psycopg.Connection[Any], *, may_grant: bool) -> None:
+    """The seed writes as mapper_app. Only the throwaway sandbox may grant that membership to
+    its admin: on a real server a seed must never widen a login's rights as a side effect."""
     row = conn.execute("select pg_has_role(current_user, %s, 'member')", (APP_ROLE,)).fetchone()
     if row is not None and row[0]:
         return
+    hint = (
+        f"the seed writes as {APP_ROLE}: connect as a login that is a member of {APP_ROLE} "
+        f"(e.g. create role seeder login in role {APP_ROLE})"
+    )
+    if not may_grant:
+        raise EnvironmentProblem(hint)
     try:
         conn.execute(f"grant {APP_ROLE} to current_user")
     except psycopg.Error:
-        raise EnvironmentProblem(
-            f"the seed writes as {APP_ROLE}: connect as a member of {APP_ROLE} "
-            "(or as an admin that may grant it)"
-        ) from None
-    print(f"seed: granted {APP_ROLE} to the connecting user to write as the app", file=sys.stderr)
+        raise EnvironmentProblem(hint) from None
+    print(f"seed: granted {APP_ROLE} to the sandbox admin to write as the app", file=sys.stderr)
 
 
 def _seed_tenant(conn: psycopg.Connection[Any], n: int, rows: int, seed: int) -> tuple[int, ...]:
@@ -190,10 +195,12 @@ def seed_database(
     *,
     workers: int | None = None,
     random_seed: int | None = None,
+    grant_app_role: bool = False,
 ) -> SeedResult:
     """Seed ``tenants`` new tenants with ``rows`` storage records each, ``workers`` tenants at a
     time (default: one per CPU); returns what was written. A ``random_seed`` makes the data (and
-    the tenant ids) reproducible; by default every call adds new tenants."""
+    the tenant ids) reproducible; by default every call adds new tenants. ``grant_app_role``
+    lets an admin that is not a mapper_app member grant itself the role (the sandbox only)."""
     if tenants < 1 or rows < 0:
         raise ValueError("tenants must be >= 1 and rows >= 0")
     seed = random_seed if random_seed is not None else random.SystemRandom().getrandbits(32)
@@ -201,7 +208,7 @@ def seed_database(
     started = time.monotonic()
     connector = Connector(conninfo)
     with connector.connect(autocommit=True) as conn:
-        _ensure_app_member(conn)
+        _ensure_app_member(conn, may_grant=grant_app_role)
 
     def work(first: int) -> list[tuple[int, ...]]:
         with connector.connect(autocommit=True) as conn:
@@ -246,10 +253,21 @@ def seed(
         result = seed_database(
             resolve_conninfo(dsn), tenants, rows, workers=workers, random_seed=random_seed
         )
-    except psycopg.Error as exc:
+    except psycopg.errors.UniqueViolation:
+        raise EnvironmentProblem(
+            "seeding failed: these tenants already exist (same --random-seed as an earlier run);"
+            " use another --random-seed or leave it out"
+        ) from None
+    except (
+        psycopg.errors.UndefinedTable,
+        psycopg.errors.InvalidSchemaName,
+        psycopg.errors.UndefinedObject,
+    ) as exc:
         raise EnvironmentProblem(
             f"seeding failed: {first_line(exc)}; are the migrations applied (mapperdb migrate up)?"
         ) from None
+    except psycopg.Error as exc:
+        raise EnvironmentProblem(f"seeding failed: {first_line(exc)}") from None
     click.echo(
         f"seeded {result.tenants} tenants: {result.storage_records} storage records, "
         f"{result.detector_executions} detector executions, {result.model_metrics} model "

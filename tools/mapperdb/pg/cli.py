@@ -49,7 +49,7 @@ def sandbox(port: int | None, demo: bool, directory: Path) -> None:
         with EphemeralPostgres(port=port) as pg:
             Runner(Connector(pg.admin_conninfo(APP_DATABASE)), directory).up()
             if demo:
-                seed_database(pg.admin_conninfo(APP_DATABASE))
+                seed_database(pg.admin_conninfo(APP_DATABASE), grant_app_role=True)
             click.echo(f"DSN={pg.admin_url(APP_DATABASE)}")
             sys.stdout.flush()
             while True:
