@@ -156,3 +156,37 @@ def test_port_in_use_says_so() -> None:
             EnvironmentProblem, match="Address already in use; choose another --port"
         ):
             EphemeralPostgres(port=busy.getsockname()[1]).__enter__()
+
+
+def test_sandbox_demo_seeds_through_the_app_role(scratch: Path) -> None:
+    env = {**os.environ, "MAPPERDB_TMPDIR": str(scratch)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mapperdb", "sandbox", "--demo"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], 120)
+    assert ready, "sandbox --demo printed no DSN within 120 s"
+    dsn = proc.stdout.readline().strip().removeprefix("DSN=")
+    port = psycopg.conninfo.conninfo_to_dict(dsn)["port"]
+    socket_dir = next(scratch.iterdir())
+    try:
+        with psycopg.connect(dsn) as conn:  # the admin sees no tenant row: RLS is forced
+            assert conn.execute("select count(*) from mapper.tenant_configs").fetchone() == (0,)
+        # Inspect as the superuser, over the cluster's private socket.
+        with psycopg.connect(
+            host=str(socket_dir), port=port, user="postgres", dbname="mapper"
+        ) as su:
+            tenants = su.execute("select count(*) from mapper.tenant_configs").fetchone()
+            # Every seeded row went through the triggers, as the admin writing as mapper_app.
+            users = su.execute("select distinct db_user from mapper.audit_records").fetchall()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert tenants == (3,) and users == [("mapperadmin",)]
+    assert "granted mapper_app to the sandbox admin" in err
+    assert list(scratch.iterdir()) == []

@@ -39,12 +39,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "policy": (
         "mapperdb.infra.cli",
         "policy",
-        "Run checkov and the custom policies over synthesized stacks.",
+        "Run checkov's checks over the synthesized stacks, offline.",
     ),
     "check": (
         "mapperdb.gate",
         "check",
-        "The whole PR gate: migrations, SQL lint, synth and policy.",
+        "The whole PR gate: SQL lint, migrations, synth and policy.",
     ),
     "tune": ("mapperdb.tune", "tune", "Server parameters for a Flexible Server SKU and workload."),
 }
