@@ -1,19 +1,26 @@
 -- The audit trail: an append-only, per-tenant hash chain of every change to tenant tables and of
 -- privileged actions (retention purges), written only by triggers and maintenance functions
 -- running as mapper_owner. No application role can insert, update or delete audit rows.
+-- A link is one statement's changes to one tenant's rows of one table (at most 1000 rows; a
+-- bigger statement appends several links), or one privileged action. Its entries:
+--   row_keys   {"<key column>": [one value per entry], ...}  (columnar: a key column is named
+--              once per link, not once per row)
+--   old_rows,  JSON arrays aligned with the keys, one element per entry: the row version before
+--   new_rows   and after the change (null where there is none; the whole column is null for an
+--              insert's old rows and a delete's new rows).
 --   link n:  row_hash(n) = sha256(row_hash(n-1) || canonical(n)), row_hash(0) = 32 zero bytes;
---            canonical(n) = audit_canonical(audit_header(...), n, row key, old, new): the jsonb
---            array of the link's scalars (tenant, epoch of occurred_at, action, table, db user,
---            actor), then chain_seq, the row key, old and new row as jsonb text, newline
---            separated (jsonb text never holds a raw newline), as UTF-8.
+--            canonical(n) = audit_canonical(audit_header(...), n, row_keys, old_rows, new_rows):
+--            the jsonb array of the link's scalars (tenant, epoch of occurred_at, action, table,
+--            db user, actor), then chain_seq, row_keys, old_rows and new_rows as jsonb text,
+--            newline separated (jsonb text never holds a raw newline), as UTF-8.
 -- audit_chain_heads holds each tenant's last link; writers lock it, so a tenant's links are
 -- strictly sequential even under concurrency, and a truncated tail is detectable.
 -- Audit rows outlive the data they describe (no foreign key to tenant_configs) and are not
 -- subject to tenant retention. So that the trail does not keep what retention removes, the
 -- high-volume data tables are audited in digest mode by their own trigger functions (0006-0008):
--- a link holds the row key and {"sha256": ...} of the old and new row versions' text form
--- (audit_digest()), not a copy; tenant_configs keeps full before/after images (audit_changes()).
--- The encrypted payload is never copied into the trail.
+-- a row version's element is the sha256 (hex) of its text form (audit_digest()), not a copy;
+-- tenant_configs keeps full before/after images (0005). The encrypted payload is never copied
+-- into the trail.
 set local role mapper_owner;
 
 -- mapperdb:allow TEN002 reason: append-only trail; no role may update or delete its rows (a trigger rejects it too)
@@ -23,15 +30,31 @@ create table mapper.audit_records (
     occurred_at timestamptz not null default now(),
     action text not null,
     table_name text not null,
-    row_key jsonb,
-    old_data jsonb,
-    new_data jsonb,
+    entries integer not null,
+    row_keys jsonb not null,
+    old_rows jsonb,
+    new_rows jsonb,
     db_user text not null default session_user,
     actor text,
     prev_hash bytea not null,
     row_hash bytea not null,
     constraint audit_records_pk primary key (tenant_id, occurred_at, chain_seq),
     constraint audit_records_chain_seq_check check (chain_seq > 0),
+    constraint audit_records_entries_check check (entries between 1 and 1000),
+    -- Each key column's array has one value per entry too; that is not checked here (a jsonpath
+    -- CHECK costs ~15 us per link), the writers build it so and the chain hash covers it.
+    constraint audit_records_row_keys_check check (
+        jsonb_typeof(row_keys) = 'object' and row_keys <> '{}'
+    ),
+    constraint audit_records_old_rows_check check (
+        case jsonb_typeof(old_rows) when 'array' then jsonb_array_length(old_rows) = entries
+            else old_rows is null end
+    ),
+    constraint audit_records_new_rows_check check (
+        case jsonb_typeof(new_rows) when 'array' then jsonb_array_length(new_rows) = entries
+            else new_rows is null end
+    ),
+    constraint audit_records_rows_check check (old_rows is not null or new_rows is not null),
     constraint audit_records_action_check
         check (action in ('insert', 'update', 'delete', 'retention_delete', 'retention_drop')),
     constraint audit_records_table_name_check check (
@@ -45,6 +68,15 @@ create table mapper.audit_records (
 
 comment on table mapper.audit_records is
     'Append-only per-tenant hash chain of changes and privileged actions; see docs/schema.md.';
+
+-- A link's entries are big (a 1000-row link of a data table is about 130 kB) and mostly sha256
+-- hex, which pglz barely shrinks: stored out of line uncompressed, which made bulk writes
+-- faster by about 2 us a row (docs/benchmarks.md). Partitions inherit the setting.
+alter table mapper.audit_records
+    alter column row_keys set storage external,
+    alter column old_rows set storage external,
+    alter column new_rows set storage external;
+
 -- One index per link, not two: the trail is written far more often than it is read.
 comment on index mapper.audit_records_pk is
     'Serves the audit trail of a tenant by period (audit_activity()) and verify_audit_chain() '
@@ -128,7 +160,7 @@ comment on function mapper.audit_header(uuid, timestamptz, text, text, text, tex
     'statement appends), independent of DateStyle and TimeZone.';
 
 create function mapper.audit_canonical(
-    p_header text, p_chain_seq bigint, p_row_key jsonb, p_old_data jsonb, p_new_data jsonb
+    p_header text, p_chain_seq bigint, p_row_keys jsonb, p_old_rows jsonb, p_new_rows jsonb
 )
 returns bytea
 language sql
@@ -136,26 +168,25 @@ stable
 as $$
     select pg_catalog.convert_to(
         p_header || E'\n' || p_chain_seq::text
-        || E'\n' || coalesce(p_row_key::text, 'null')
-        || E'\n' || coalesce(p_old_data::text, 'null')
-        || E'\n' || coalesce(p_new_data::text, 'null'),
+        || E'\n' || p_row_keys::text
+        || E'\n' || coalesce(p_old_rows::text, 'null')
+        || E'\n' || coalesce(p_new_rows::text, 'null'),
         'UTF8'
     )
 $$;
 
 comment on function mapper.audit_canonical(text, bigint, jsonb, jsonb, jsonb) is
-    'The canonical bytes of an audit link: audit_header(), chain_seq, row key, old and new data.';
+    'The canonical bytes of an audit link: audit_header(), chain_seq, row keys, old and new rows.';
 
--- Two statements per call, whatever the number of links: the first locks and reads the tenant's
--- chain head and renders every link's canonical bytes (set-based, they depend on the head's
--- chain_seq, not on its hash); the second inserts the links and moves the head. Only the chain
--- itself is sequential: a FOREACH over the canonical bytes into an expanded local array (O(1)
--- per element; subscripting a varlena array instead would walk it from the start every time).
--- No SET clause: callers are the audit triggers and retention functions (SECURITY DEFINER with
--- a fixed search_path), and only mapper_owner may execute it; names are schema-qualified.
+-- One link per call. The caller (an audit trigger or a retention function) passes the link's
+-- entries (at most 1000): the keys by column, and the old and new rows as JSON arrays aligned
+-- with them. Locking the tenant's chain head
+-- serializes the tenant's links. No SET clause: callers are the audit triggers and retention
+-- functions (SECURITY DEFINER with a fixed search_path), and only mapper_owner may execute it;
+-- names are schema-qualified.
 create function mapper.audit_append(
-    p_tenant_id uuid, p_table_name text, p_action text,
-    p_row_keys jsonb[], p_old_data jsonb[], p_new_data jsonb[]
+    p_tenant_id uuid, p_table_name text, p_action text, p_entries integer,
+    p_row_keys jsonb, p_old_rows jsonb, p_new_rows jsonb
 )
 returns bigint
 language plpgsql
@@ -164,166 +195,61 @@ declare
     v_at timestamptz := pg_catalog.now();
     v_user text := session_user;
     v_actor text := nullif(pg_catalog.current_setting('app.actor', true), '');
-    v_header text;
-    v_first bigint;
-    v_start bytea;
+    v_seq bigint;
+    v_prev bytea;
     v_hash bytea;
-    v_links bytea[];
-    v_link bytea;
-    v_hashes bytea[] := array[]::bytea[];
-    v_count integer := 0;
 begin
-    if coalesce(pg_catalog.cardinality(p_row_keys), 0) = 0 then
-        return 0;
-    end if;
-    v_header := mapper.audit_header(p_tenant_id, v_at, p_action, p_table_name, v_user, v_actor);
     -- Lock and read the tenant's chain head; the first link of a tenant creates it.
     for v_try in 1..2 loop
-        select h.last_seq + 1, h.last_hash, (
-            select pg_catalog.array_agg(mapper.audit_canonical(
-                v_header, h.last_seq + u.ord, u.row_key, u.old_data, u.new_data
-            ) order by u.ord)
-            from unnest(p_row_keys, p_old_data, p_new_data)
-                with ordinality as u (row_key, old_data, new_data, ord)
-        )
-        into v_first, v_start, v_links
+        select h.last_seq + 1, h.last_hash into v_seq, v_prev
         from mapper.audit_chain_heads as h
         where h.tenant_id = p_tenant_id
         for update;
-        exit when v_first is not null;
+        exit when v_seq is not null;
         insert into mapper.audit_chain_heads (tenant_id, last_seq, last_hash)
         values (p_tenant_id, 0, '\x0000000000000000000000000000000000000000000000000000000000000000')
         on conflict (tenant_id) do nothing;
     end loop;
-    if v_first is null then
+    if v_seq is null then
         raise exception 'audit chain head of tenant % is not visible (tenant context?)', p_tenant_id;
     end if;
-    v_hash := v_start;
-    foreach v_link in array v_links loop
-        v_count := v_count + 1;
-        v_hash := pg_catalog.sha256(v_hash || v_link);
-        v_hashes[v_count] := v_hash;
-    end loop;
-    with appended as (
-        insert into mapper.audit_records (
-            tenant_id, chain_seq, occurred_at, action, table_name, row_key, old_data, new_data,
-            db_user, actor, prev_hash, row_hash
-        )
-        select p_tenant_id, v_first + u.ord - 1, v_at, p_action, p_table_name, u.row_key,
-            u.old_data, u.new_data, v_user, v_actor,
-            coalesce(pg_catalog.lag(u.row_hash) over (order by u.ord), v_start), u.row_hash
-        from unnest(p_row_keys, p_old_data, p_new_data, v_hashes)
-            with ordinality as u (row_key, old_data, new_data, row_hash, ord)
+    v_hash := pg_catalog.sha256(v_prev || mapper.audit_canonical(
+        mapper.audit_header(p_tenant_id, v_at, p_action, p_table_name, v_user, v_actor),
+        v_seq, p_row_keys, p_old_rows, p_new_rows
+    ));
+    insert into mapper.audit_records (
+        tenant_id, chain_seq, occurred_at, action, table_name, entries, row_keys, old_rows,
+        new_rows, db_user, actor, prev_hash, row_hash
     )
+    values (
+        p_tenant_id, v_seq, v_at, p_action, p_table_name, p_entries, p_row_keys, p_old_rows,
+        p_new_rows, v_user, v_actor, v_prev, v_hash
+    );
     update mapper.audit_chain_heads
-    set last_seq = v_first + v_count - 1, last_hash = v_hash, updated_at = v_at
+    set last_seq = v_seq, last_hash = v_hash, updated_at = v_at
     where tenant_id = p_tenant_id;
-    return v_count;
+    return v_seq;
 end
 $$;
 
-comment on function mapper.audit_append(uuid, text, text, jsonb[], jsonb[], jsonb[]) is
-    'Appends links to a tenant''s audit chain. Internal to mapper_owner: the audit triggers and '
+comment on function mapper.audit_append(uuid, text, text, integer, jsonb, jsonb, jsonb) is
+    'Appends one link to a tenant''s audit chain. Internal to mapper_owner: the audit triggers and '
     'the retention functions call it; no other role can execute it.';
 
 -- The text form of a row version depends on DateStyle, IntervalStyle, TimeZone,
 -- extra_float_digits and bytea_output: the digest-mode triggers pin them (SET clauses), so a
--- digest is reproducible from the row alone (docs/schema.md shows how). p_row is referenced
--- once (nullif, not a CASE): an inlined body must not render the row twice.
+-- digest is reproducible from the row alone (docs/schema.md shows how).
 create function mapper.audit_digest(p_row text)
-returns jsonb
+returns text
 language sql
 stable
 as $$
-    select nullif(pg_catalog.jsonb_build_object(
-        'sha256', pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(p_row, 'UTF8')), 'hex')
-    ), '{"sha256": null}'::jsonb)
+    select pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(p_row, 'UTF8')), 'hex')
 $$;
 
 comment on function mapper.audit_digest(text) is
-    'What a digest-mode link keeps of a row version: {"sha256": hex} of its text form (the data '
-    'stays in its table, subject to retention; the chain commits to its digest).';
-
--- Full mode, for tenant_configs (few, small rows): the links hold the row versions themselves.
--- The data tables have their own digest-mode trigger functions, with static SQL (0006-0008).
-create function mapper.audit_changes()
-returns trigger
-language plpgsql
-security definer
-set search_path = pg_catalog, pg_temp
-as $$
-declare
-    v_keys text[] := string_to_array(tg_argv[0], ',');
-    v_omit text[] := coalesce(string_to_array(nullif(tg_argv[1], ''), ','), array[]::text[]);
-    v_tenant uuid;
-    v_row_keys jsonb[];
-    v_old jsonb[];
-    v_new jsonb[];
-begin
-    -- to_jsonb() once per row (offset 0 keeps the planner from repeating it per reference).
-    if tg_op = 'INSERT' then
-        for v_tenant, v_row_keys, v_new in
-            select n.tenant_id,
-                array_agg(mapper.audit_row_key(c.r, v_keys)), array_agg(c.r - v_omit)
-            from new_rows as n
-            cross join lateral (select to_jsonb(n) as r offset 0) as c
-            group by n.tenant_id
-        loop
-            perform mapper.audit_append(v_tenant, tg_table_name, 'insert', v_row_keys, null, v_new);
-        end loop;
-    elsif tg_op = 'DELETE' then
-        for v_tenant, v_row_keys, v_old in
-            select o.tenant_id,
-                array_agg(mapper.audit_row_key(c.r, v_keys)), array_agg(c.r - v_omit)
-            from old_rows as o
-            cross join lateral (select to_jsonb(o) as r offset 0) as c
-            group by o.tenant_id
-        loop
-            perform mapper.audit_append(v_tenant, tg_table_name, 'delete', v_row_keys, v_old, null);
-        end loop;
-    else
-        -- Old and new versions are paired by key; a changed key shows as a link with one side
-        -- null (the policies forbid moving a row to another tenant).
-        for v_tenant, v_row_keys, v_old, v_new in
-            select coalesce((n.r ->> 'tenant_id')::uuid, (o.r ->> 'tenant_id')::uuid),
-                array_agg(coalesce(n.k, o.k)), array_agg(o.r - v_omit), array_agg(n.r - v_omit)
-            from (
-                select mapper.audit_row_key(j.r, v_keys) as k, j.r
-                from old_rows as x cross join lateral (select to_jsonb(x) as r offset 0) as j
-            ) as o
-            full join (
-                select mapper.audit_row_key(j.r, v_keys) as k, j.r
-                from new_rows as x cross join lateral (select to_jsonb(x) as r offset 0) as j
-            ) as n on n.k = o.k
-            group by 1
-        loop
-            perform mapper.audit_append(v_tenant, tg_table_name, 'update', v_row_keys, v_old, v_new);
-        end loop;
-    end if;
-    return null;
-end
-$$;
-
-comment on function mapper.audit_changes() is
-    'Statement-level audit trigger in full mode (transition tables). Arguments: the key columns, '
-    'comma separated, and the columns never copied into the trail.';
-
-create function mapper.audit_row_key(p_row jsonb, p_keys text[])
-returns jsonb
-language sql
-stable
-as $$
-    select case pg_catalog.cardinality(p_keys)
-        when 1 then pg_catalog.jsonb_build_object(p_keys[1], p_row -> p_keys[1])
-        when 3 then pg_catalog.jsonb_build_object(
-            p_keys[1], p_row -> p_keys[1], p_keys[2], p_row -> p_keys[2],
-            p_keys[3], p_row -> p_keys[3]
-        )
-    end
-$$;
-
-comment on function mapper.audit_row_key(jsonb, text[]) is
-    'The key columns (one or three) of an audited row, as a jsonb object.';
+    'What a digest-mode link keeps of a row version: the sha256 (hex) of its text form (the '
+    'data stays in its table, subject to retention; the chain commits to its digest).';
 
 create function mapper.reject_audit_change()
 returns trigger
@@ -361,8 +287,8 @@ begin
         p_tenant_id, (select nullif(current_setting('app.tenant_id', true), '')::uuid)
     );
     for v_link in
-        select a.chain_seq, a.occurred_at, a.action, a.table_name, a.row_key, a.old_data,
-            a.new_data, a.db_user, a.actor, a.prev_hash, a.row_hash
+        select a.chain_seq, a.occurred_at, a.action, a.table_name, a.row_keys, a.old_rows,
+            a.new_rows, a.db_user, a.actor, a.prev_hash, a.row_hash
         from mapper.audit_records as a
         where a.tenant_id = p_tenant_id
         order by a.chain_seq, a.occurred_at
@@ -380,7 +306,7 @@ begin
                 p_tenant_id, v_link.occurred_at, v_link.action, v_link.table_name,
                 v_link.db_user, v_link.actor
             ),
-            v_link.chain_seq, v_link.row_key, v_link.old_data, v_link.new_data
+            v_link.chain_seq, v_link.row_keys, v_link.old_rows, v_link.new_rows
         )) then
             problem := 'row_hash does not match the link''s content (altered row)';
         end if;

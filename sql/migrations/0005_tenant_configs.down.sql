@@ -2,6 +2,7 @@
 set local role mapper_owner;
 
 drop table mapper.tenant_configs;
+drop function mapper.tenant_configs_audit();
 drop function mapper.touch_updated_at();
 
 reset role;

@@ -77,26 +77,77 @@ create trigger tenant_configs_touch_updated_at
     before update on mapper.tenant_configs
     for each row execute function mapper.touch_updated_at();
 
+-- The audit trigger of tenant_configs, full mode (0004): each entry is the whole row version as
+-- JSON (few, small rows; a tenant's configuration history stays readable in its trail). A
+-- tenant has one configuration row, so each link has one entry.
+create function mapper.tenant_configs_audit()
+returns trigger
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_tenant uuid;
+    v_old jsonb;
+    v_new jsonb;
+begin
+    if tg_op = 'INSERT' then
+        for v_tenant, v_new in select n.tenant_id, to_jsonb(n) from new_rows as n loop
+            perform mapper.audit_append(
+                v_tenant, tg_table_name, 'insert', 1,
+                jsonb_build_object('tenant_id', jsonb_build_array(v_tenant)),
+                null, jsonb_build_array(v_new)
+            );
+        end loop;
+    elsif tg_op = 'DELETE' then
+        for v_tenant, v_old in select o.tenant_id, to_jsonb(o) from old_rows as o loop
+            perform mapper.audit_append(
+                v_tenant, tg_table_name, 'delete', 1,
+                jsonb_build_object('tenant_id', jsonb_build_array(v_tenant)),
+                jsonb_build_array(v_old), null
+            );
+        end loop;
+    else
+        -- Old and new versions paired by key; a changed key shows as a link with one side null.
+        for v_tenant, v_old, v_new in
+            select coalesce(n.tenant_id, o.tenant_id), to_jsonb(o), to_jsonb(n)
+            from old_rows as o
+            full join new_rows as n on n.tenant_id = o.tenant_id
+        loop
+            perform mapper.audit_append(
+                v_tenant, tg_table_name, 'update', 1,
+                jsonb_build_object('tenant_id', jsonb_build_array(v_tenant)),
+                jsonb_build_array(v_old), jsonb_build_array(v_new)
+            );
+        end loop;
+    end if;
+    return null;
+end
+$$;
+
+comment on function mapper.tenant_configs_audit() is
+    'Statement-level audit trigger of tenant_configs (transition tables), full mode.';
+
 create trigger tenant_configs_audit_insert
     after insert on mapper.tenant_configs
     referencing new table as new_rows
     for each statement
     when (not (current_user = 'mapper_owner'
         and coalesce(current_setting('mapper.maintenance', true), '') = 'on'))
-    execute function mapper.audit_changes('tenant_id', '');
+    execute function mapper.tenant_configs_audit();
 create trigger tenant_configs_audit_update
     after update on mapper.tenant_configs
     referencing old table as old_rows new table as new_rows
     for each statement
     when (not (current_user = 'mapper_owner'
         and coalesce(current_setting('mapper.maintenance', true), '') = 'on'))
-    execute function mapper.audit_changes('tenant_id', '');
+    execute function mapper.tenant_configs_audit();
 create trigger tenant_configs_audit_delete
     after delete on mapper.tenant_configs
     referencing old table as old_rows
     for each statement
     when (not (current_user = 'mapper_owner'
         and coalesce(current_setting('mapper.maintenance', true), '') = 'on'))
-    execute function mapper.audit_changes('tenant_id', '');
+    execute function mapper.tenant_configs_audit();
 
 reset role;

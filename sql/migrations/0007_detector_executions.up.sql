@@ -82,9 +82,9 @@ create policy detector_executions_maintenance_delete on mapper.detector_executio
 grant select, insert, update, delete on mapper.detector_executions to mapper_app;
 grant select on mapper.detector_executions to mapper_readonly;
 
--- The audit trigger of detector_executions, digest mode (0004): one link per row
--- version with its key and audit_digest() of its text form. Static SQL for this table's key:
--- no to_jsonb() of whole rows.
+-- The audit trigger of detector_executions, digest mode (0004): an entry per row
+-- version (its key and audit_digest() of its text form), a link per statement and tenant.
+-- Static SQL for this table's key: no to_jsonb() of whole rows.
 -- The SET clauses pin every setting the text form depends on (a digest is reproducible).
 create function mapper.detector_executions_audit()
 returns trigger
@@ -99,48 +99,53 @@ set bytea_output = 'hex'
 as $$
 declare
     v_tenant uuid;
-    v_keys jsonb[];
-    v_old jsonb[];
-    v_new jsonb[];
+    v_entries integer;
+    v_keys jsonb;
+    v_old jsonb;
+    v_new jsonb;
 begin
+    -- One link per tenant and id / 1000 (at most 1000 entries a link, with no sort).
     if tg_op = 'INSERT' then
-        for v_tenant, v_keys, v_new in
-            select n.tenant_id,
-                array_agg(jsonb_build_object('tenant_id', n.tenant_id, 'started_at', n.started_at, 'id', n.id)),
-                array_agg(mapper.audit_digest(n::text))
+        for v_tenant, v_entries, v_keys, v_new in
+            select n.tenant_id, count(*)::integer,
+                jsonb_build_object('started_at', jsonb_agg(n.started_at), 'id', jsonb_agg(n.id)),
+                jsonb_agg(mapper.audit_digest(n::text))
             from new_rows as n
-            group by n.tenant_id
+            group by n.tenant_id, n.id / 1000
         loop
-            perform mapper.audit_append(v_tenant, tg_table_name, 'insert', v_keys, null, v_new);
+            perform mapper.audit_append(
+                v_tenant, tg_table_name, 'insert', v_entries, v_keys, null, v_new
+            );
         end loop;
     elsif tg_op = 'DELETE' then
-        for v_tenant, v_keys, v_old in
-            select o.tenant_id,
-                array_agg(jsonb_build_object('tenant_id', o.tenant_id, 'started_at', o.started_at, 'id', o.id)),
-                array_agg(mapper.audit_digest(o::text))
+        for v_tenant, v_entries, v_keys, v_old in
+            select o.tenant_id, count(*)::integer,
+                jsonb_build_object('started_at', jsonb_agg(o.started_at), 'id', jsonb_agg(o.id)),
+                jsonb_agg(mapper.audit_digest(o::text))
             from old_rows as o
-            group by o.tenant_id
+            group by o.tenant_id, o.id / 1000
         loop
-            perform mapper.audit_append(v_tenant, tg_table_name, 'delete', v_keys, v_old, null);
+            perform mapper.audit_append(
+                v_tenant, tg_table_name, 'delete', v_entries, v_keys, v_old, null
+            );
         end loop;
     else
-        -- Old and new versions paired by key; a changed key shows as a link with one side null.
-        for v_tenant, v_keys, v_old, v_new in
-            select coalesce(n.tenant_id, o.tenant_id), array_agg(coalesce(n.k, o.k)),
-                array_agg(mapper.audit_digest(o.r)), array_agg(mapper.audit_digest(n.r))
-            from (
-                select x.tenant_id, x::text as r,
-                    jsonb_build_object('tenant_id', x.tenant_id, 'started_at', x.started_at, 'id', x.id) as k
-                from old_rows as x
-            ) as o
-            full join (
-                select x.tenant_id, x::text as r,
-                    jsonb_build_object('tenant_id', x.tenant_id, 'started_at', x.started_at, 'id', x.id) as k
-                from new_rows as x
-            ) as n on n.k = o.k
-            group by 1
+        -- Old and new versions paired by key; a changed key shows as an entry with one side null.
+        for v_tenant, v_entries, v_keys, v_old, v_new in
+            select coalesce(n.tenant_id, o.tenant_id), count(*)::integer,
+                jsonb_build_object(
+                    'started_at', jsonb_agg(coalesce(n.started_at, o.started_at)),
+                    'id', jsonb_agg(coalesce(n.id, o.id))
+                ),
+                jsonb_agg(mapper.audit_digest(o.r)), jsonb_agg(mapper.audit_digest(n.r))
+            from (select x.tenant_id, x.started_at, x.id, x::text as r from old_rows as x) as o
+            full join (select x.tenant_id, x.started_at, x.id, x::text as r from new_rows as x) as n
+                on n.tenant_id = o.tenant_id and n.started_at = o.started_at and n.id = o.id
+            group by 1, coalesce(n.id, o.id) / 1000
         loop
-            perform mapper.audit_append(v_tenant, tg_table_name, 'update', v_keys, v_old, v_new);
+            perform mapper.audit_append(
+                v_tenant, tg_table_name, 'update', v_entries, v_keys, v_old, v_new
+            );
         end loop;
     end if;
     return null;

@@ -75,13 +75,13 @@ begin
                 execute format('select tenant_id, count(*) as n from %s group by tenant_id', v_part.part)
             loop
                 perform mapper.audit_append(
-                    v_count.tenant_id, v_table, 'retention_drop',
-                    array[jsonb_build_object('partition', v_part.part::text)],
+                    v_count.tenant_id, v_table, 'retention_drop', 1,
+                    jsonb_build_object('partition', jsonb_build_array(v_part.part::text)),
                     null,
-                    array[jsonb_build_object(
+                    jsonb_build_array(jsonb_build_object(
                         'partition', v_part.part::text, 'rows', v_count.n,
                         'older_than', v_part.upper
-                    )]
+                    ))
                 );
                 tenant_id := v_count.tenant_id;
                 method := 'drop partition ' || v_part.part::text;
@@ -114,10 +114,12 @@ begin
             end loop;
             if v_total > 0 then
                 perform mapper.audit_append(
-                    v_tenant.tenant_id, v_table, 'retention_delete',
-                    array[jsonb_build_object('older_than', v_tenant.cutoff)],
+                    v_tenant.tenant_id, v_table, 'retention_delete', 1,
+                    jsonb_build_object('older_than', jsonb_build_array(v_tenant.cutoff)),
                     null,
-                    array[jsonb_build_object('rows', v_total, 'older_than', v_tenant.cutoff)]
+                    jsonb_build_array(
+                        jsonb_build_object('rows', v_total, 'older_than', v_tenant.cutoff)
+                    )
                 );
                 tenant_id := v_tenant.tenant_id;
                 method := 'delete';

@@ -39,7 +39,7 @@ stable
 set search_path = pg_catalog, pg_temp
 as $$
     select date_trunc(p_bucket, a.occurred_at), coalesce(a.actor, a.db_user), a.action,
-        a.table_name, count(*)
+        a.table_name, sum(a.entries)::bigint
     from mapper.audit_records as a
     where a.tenant_id = (select nullif(current_setting('app.tenant_id', true), '')::uuid)
         and a.occurred_at >= p_from and a.occurred_at < p_to
@@ -49,7 +49,8 @@ as $$
 $$;
 
 comment on function mapper.audit_activity(timestamptz, timestamptz, text) is
-    'The tenant''s audit trail by actor, action, table and period.';
+    'The tenant''s audit trail by actor, action, table and period: events are rows changed '
+    '(a link''s entries) and purges.';
 
 create function mapper.detector_failure_rates(p_from timestamptz, p_to timestamptz)
 returns table (

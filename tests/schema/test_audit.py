@@ -8,14 +8,22 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from tests.schema.schema_helpers import TENANT_A, TENANT_B, Speaker, tenant
+from tests.schema.schema_helpers import (
+    KEY_VERSION,
+    STORAGE_COLUMNS,
+    TENANT_A,
+    TENANT_B,
+    Speaker,
+    tenant,
+)
 
 
 def trail(speak: Speaker, tenant_id: Any) -> list[tuple[Any, ...]]:
+    """The tenant's links: chain_seq, action, table, db user, actor, entries, keys, old, new."""
     with speak.auditor() as conn, tenant(conn, tenant_id) as cur:
         return cur.execute(
-            "select chain_seq, action, table_name, db_user, actor, old_data, new_data "
-            "from mapper.audit_records order by chain_seq"
+            "select chain_seq, action, table_name, db_user, actor, entries, row_keys, old_rows, "
+            "new_rows from mapper.audit_records order by chain_seq"
         ).fetchall()
 
 
@@ -25,6 +33,7 @@ def verify(speak: Speaker, tenant_id: Any) -> list[tuple[Any, ...]]:
 
 
 def test_every_change_is_audited(two_tenants: Speaker) -> None:
+    before = len(trail(two_tenants, TENANT_A))
     with two_tenants.app() as conn, tenant(conn, TENANT_A) as cur:
         cur.execute("select set_config('app.actor', 'alice@example.com', true)")
         cur.execute("update mapper.storage_records set backup_status = 'backed_up' where true")
@@ -34,10 +43,13 @@ def test_every_change_is_audited(two_tenants: Speaker) -> None:
             "update mapper.detector_executions set status = 'cancelled' where status = 'succeeded'"
         )
     links = trail(two_tenants, TENANT_A)
-    counts: dict[tuple[str, str], int] = {}
-    for _, action, table, *_ in links:
-        counts[(table, action)] = counts.get((table, action), 0) + 1
-    assert counts == {
+    rows: dict[tuple[str, str], int] = {}
+    for _, action, table, _, _, entries, keys, old, new in links:
+        rows[(table, action)] = rows.get((table, action), 0) + entries
+        for side in (old, new):
+            assert side is None or len(side) == entries
+        assert all(len(values) == entries for values in keys.values())
+    assert rows == {
         ("tenant_configs", "insert"): 1,
         ("storage_records", "insert"): 3,
         ("detector_executions", "insert"): 3,
@@ -47,14 +59,23 @@ def test_every_change_is_audited(two_tenants: Speaker) -> None:
         ("tenant_configs", "update"): 1,
         ("detector_executions", "update"): 2,
     }
+    # One link per statement: the fixture's ten single-row inserts, then alice's four statements.
+    assert len(links) == before + 4 == 14
     assert [link[0] for link in links] == list(range(1, len(links) + 1))
     assert {link[3] for link in links} == {"app_user"}
-    assert {link[4] for link in links[-9:]} == {"alice@example.com"}
+    assert [(link[2], link[4], link[5]) for link in links[before:]] == [
+        ("storage_records", "alice@example.com", 3),
+        ("model_metrics", "alice@example.com", 3),
+        ("tenant_configs", "alice@example.com", 1),
+        ("detector_executions", "alice@example.com", 2),
+    ]
     update = next(link for link in links if link[1:3] == ("update", "tenant_configs"))
-    assert (update[5]["retention_days"], update[6]["retention_days"]) == (90, 30)
+    assert update[6] == {"tenant_id": [str(TENANT_A)]}
+    assert (update[7][0]["retention_days"], update[8][0]["retention_days"]) == (90, 30)
     for link in links:
-        for data in (link[5], link[6]):
-            assert data is None or "payload" not in data
+        for side in (link[7], link[8]):
+            for element in side or []:
+                assert "payload" not in element
     assert verify(two_tenants, TENANT_A) == []
     assert verify(two_tenants, TENANT_B) == []
     assert all(link[1] == "insert" for link in trail(two_tenants, TENANT_B))
@@ -62,7 +83,7 @@ def test_every_change_is_audited(two_tenants: Speaker) -> None:
 
 def test_data_tables_are_audited_by_digest(two_tenants: Speaker) -> None:
     """The trail of a data table keeps the sha256 of each row version's text form (in the
-    settings the trigger pins), which anyone can recompute from the row."""
+    settings the trigger pins), which anyone can recompute from the row, under the row's key."""
     with two_tenants.app() as conn, tenant(conn, TENANT_A) as cur:
         cur.execute("update mapper.storage_records set backup_status = 'failed' where true")
         for setting in (
@@ -74,26 +95,39 @@ def test_data_tables_are_audited_by_digest(two_tenants: Speaker) -> None:
         ):
             cur.execute(f"set local {setting}")
         rows = cur.execute(
-            "select jsonb_build_object('tenant_id', tenant_id, 'created_at', created_at, 'id', id),"
-            " encode(sha256(convert_to(s::text, 'UTF8')), 'hex') "
+            "select to_jsonb(created_at), id, encode(sha256(convert_to(s::text, 'UTF8')), 'hex') "
             "from mapper.storage_records as s"
         ).fetchall()
-    links = {
-        str(sorted(link[0].items())): link[1]
-        for link in two_tenants_links(two_tenants, "storage_records", "update")
+    links = [
+        link for link in trail(two_tenants, TENANT_A) if link[1:3] == ("update", "storage_records")
+    ]
+    assert len(links) == 1
+    _, _, _, _, _, entries, keys, old, new = links[0]
+    assert entries == len(rows) == 3
+    assert set(keys) == {"created_at", "id"}
+    audited = {
+        (at, row_id): (before, after)
+        for at, row_id, before, after in zip(keys["created_at"], keys["id"], old, new, strict=True)
     }
-    assert len(rows) == 3
-    for key, digest in rows:
-        assert links[str(sorted(key.items()))] == {"sha256": digest}
+    for at, row_id, digest in rows:
+        before, after = audited[(at, row_id)]
+        assert after == digest
+        assert before != digest and len(before) == 64
 
 
-def two_tenants_links(speak: Speaker, table: str, action: str) -> list[tuple[Any, ...]]:
-    with speak.auditor() as conn, tenant(conn, TENANT_A) as cur:
-        return cur.execute(
-            "select row_key, new_data from mapper.audit_records "
-            "where table_name = %s and action = %s",
-            (table, action),
-        ).fetchall()
+def test_a_big_statement_is_split_into_links_of_at_most_1000_rows(two_tenants: Speaker) -> None:
+    with two_tenants.app() as conn, tenant(conn, TENANT_A) as cur:
+        cur.execute(
+            f"insert into mapper.storage_records ({STORAGE_COLUMNS}) "
+            "select %s, now(), lpad(to_hex(g), 64, '0'), 'pii', '{PII.Contact.Email}', 0.5, "
+            "'v1', 'bulk-' || g, 'westeurope', '\\x00', %s from generate_series(1, 2500) as g",
+            (TENANT_A, KEY_VERSION),
+        )
+    links = [link for link in trail(two_tenants, TENANT_A) if link[4] is None and link[5] > 1]
+    assert sum(link[5] for link in links) == 2500
+    assert max(link[5] for link in links) <= 1000
+    assert len({i for link in links for i in link[6]["id"]}) == 2500
+    assert verify(two_tenants, TENANT_A) == []
 
 
 def tamper(speak: Speaker, statement: str) -> None:
@@ -107,8 +141,8 @@ def tamper(speak: Speaker, statement: str) -> None:
     ("statement", "broken_at", "problem"),
     [
         (
-            "update mapper.audit_records set new_data = new_data || '{\"metric_value\": 1}' "
-            "where tenant_id = %s and chain_seq = 9",
+            "update mapper.audit_records set new_rows = jsonb_set(new_rows, '{0}', "
+            "to_jsonb(repeat('0', 64))) where tenant_id = %s and chain_seq = 9",
             9,
             "altered row",
         ),
@@ -147,9 +181,9 @@ def test_tampering_is_reported_at_the_first_broken_link(
         "update mapper.audit_records set actor = 'x'",
         "delete from mapper.audit_records",
         "truncate mapper.audit_records",
-        "insert into mapper.audit_records (tenant_id, chain_seq, action, table_name, prev_hash,"
-        " row_hash) values ('aaaaaaaa-0000-4000-8000-00000000000a', 99, 'insert', 'x',"
-        " sha256(''), sha256(''))",
+        "insert into mapper.audit_records (tenant_id, chain_seq, action, table_name, entries,"
+        " row_keys, new_rows, prev_hash, row_hash) values ('aaaaaaaa-0000-4000-8000-00000000000a',"
+        " 99, 'insert', 'x', 1, '{\"id\": [1]}', '[\"x\"]', sha256(''), sha256(''))",
         "update mapper.audit_chain_heads set last_seq = 0",
         "delete from mapper.audit_records_default",
     ],
@@ -190,5 +224,72 @@ def test_concurrent_writers_keep_one_chain(two_tenants: Speaker) -> None:
         second.execute("update mapper.model_metrics set metric_value = 2 where true")
         second.commit()
     links = trail(two_tenants, TENANT_A)
-    assert [link[0] for link in links] == list(range(1, 17))
+    assert [link[0] for link in links] == list(range(1, 13))
+    assert [link[5] for link in links[-2:]] == [3, 3]
     assert verify(two_tenants, TENANT_A) == []
+
+
+def test_a_rows_history_is_found_by_its_key(two_tenants: Speaker) -> None:
+    """The query docs/schema.md gives: a row's links by its id, its entry by position."""
+    with two_tenants.app() as conn, tenant(conn, TENANT_A) as cur:
+        row = cur.execute("select min(id) from mapper.storage_records").fetchone()
+        assert row is not None
+        row_id = row[0]
+        for status in ("failed", "backed_up"):
+            cur.execute(
+                "update mapper.storage_records set backup_status = %s where id = %s",
+                (status, row_id),
+            )
+    with two_tenants.auditor() as conn, tenant(conn, TENANT_A) as cur:
+        history = cur.execute(
+            "select a.action, a.old_rows -> (k.n - 1)::int, a.new_rows -> (k.n - 1)::int "
+            "from mapper.audit_records as a "
+            "cross join lateral jsonb_array_elements(a.row_keys -> 'id') "
+            "    with ordinality as k (id, n) "
+            "where a.table_name = 'storage_records' and a.row_keys -> 'id' @> to_jsonb(%s::bigint)"
+            "    and k.id = to_jsonb(%s::bigint) "
+            "order by a.chain_seq",
+            (row_id, row_id),
+        ).fetchall()
+    assert [h[0] for h in history] == ["insert", "update", "update"]
+    assert history[0][1] is None
+    assert history[1][1] == history[0][2]  # each version's digest is the next change's "before"
+    assert history[2][1] == history[1][2]
+    assert len({h[2] for h in history}) == 3
+
+
+def test_every_audit_partition_stores_entries_uncompressed(two_tenants: Speaker) -> None:
+    with two_tenants.superuser() as conn:
+        storage = conn.execute(
+            "select distinct a.attstorage from pg_inherits as i "
+            "join pg_attribute as a on a.attrelid = i.inhrelid "
+            "where i.inhparent = 'mapper.audit_records'::regclass "
+            "and a.attname in ('row_keys', 'old_rows', 'new_rows')"
+        ).fetchall()
+    assert storage == [("e",)]
+
+
+@pytest.mark.parametrize(
+    ("link", "constraint"),
+    [
+        ((2, '{"id": [1, 2]}', None, '["a"]'), "audit_records_new_rows_check"),
+        ((1, '{"id": [1]}', '{"id": 1}', '["a"]'), "audit_records_old_rows_check"),
+        ((1, '{"id": [1]}', None, None), "audit_records_rows_check"),
+        ((1, "[1]", None, '["a"]'), "audit_records_row_keys_check"),
+        ((1, "{}", None, '["a"]'), "audit_records_row_keys_check"),
+        ((0, '{"id": []}', None, "[]"), "audit_records_entries_check"),
+        ((1001, '{"id": []}', None, None), "audit_records_entries_check"),
+    ],
+)
+def test_a_malformed_link_is_refused_even_from_the_superuser(
+    two_tenants: Speaker, link: tuple[int, str, str | None, str | None], constraint: str
+) -> None:
+    """A link is (entries, row_keys, old_rows, new_rows), refused by the constraint named."""
+    with two_tenants.superuser() as conn, pytest.raises(errors.CheckViolation) as caught:
+        conn.execute(
+            "insert into mapper.audit_records (tenant_id, chain_seq, action, table_name, entries,"
+            " row_keys, old_rows, new_rows, prev_hash, row_hash) values (%s, 99, 'update', "
+            "'storage_records', %s, %s, %s, %s, sha256(''), sha256(''))",
+            (TENANT_A, *link),
+        )
+    assert caught.value.diag.constraint_name == constraint

@@ -279,8 +279,8 @@ def test_partitions_are_not_readable_directly(two_tenants: Speaker) -> None:
         "grant mapper_owner to app_user",
         "alter table mapper.audit_records disable trigger audit_records_append_only",
         "alter table mapper.storage_records disable trigger storage_records_audit_insert",
-        "select mapper.audit_append('aaaaaaaa-0000-4000-8000-00000000000a', 'x', 'insert',"
-        " array['{}'::jsonb], null, array['{}'::jsonb])",
+        "select mapper.audit_append('aaaaaaaa-0000-4000-8000-00000000000a', 'x', 'insert', 1,"
+        " '{\"id\": [1]}', null, '[\"x\"]')",
         "select count(*) from mapper.purge_expired()",
         "select count(*) from mapper.maintain_partitions()",
         "select mapper.refresh_daily_aggregates()",

@@ -158,7 +158,7 @@ def test_retention_removes_only_expired_data_and_audits_it(speak: Speaker) -> No
     for tid in (TENANT_A, TENANT_B):
         with speak.auditor() as conn, tenant(conn, tid) as cur:
             purges = cur.execute(
-                "select action, new_data from mapper.audit_records "
+                "select action, new_rows -> 0 from mapper.audit_records "
                 "where action like 'retention%%' order by chain_seq"
             ).fetchall()
             assert cur.execute("select count(*) from mapper.verify_audit_chain()").fetchone() == (
