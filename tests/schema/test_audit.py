@@ -293,3 +293,26 @@ def test_a_malformed_link_is_refused_even_from_the_superuser(
             (TENANT_A, *link),
         )
     assert caught.value.diag.constraint_name == constraint
+
+
+def test_a_changed_key_is_two_entries_one_side_each(two_tenants: Speaker) -> None:
+    """Moving a record in time changes its key: the link shows the old version under the old key
+    and the new version under the new key, each with the other side null."""
+    with two_tenants.app() as conn, tenant(conn, TENANT_A) as cur:
+        row = cur.execute("select min(id) from mapper.storage_records").fetchone()
+        assert row is not None
+        cur.execute(
+            "update mapper.storage_records set created_at = created_at - interval '1 hour' "
+            "where id = %s",
+            (row[0],),
+        )
+    link = trail(two_tenants, TENANT_A)[-1]
+    _, action, table, _, _, entries, keys, old, new = link
+    assert (action, table, entries) == ("update", "storage_records", 2)
+    assert keys["id"] == [row[0], row[0]]
+    assert keys["created_at"][0] != keys["created_at"][1]
+    assert sorted((o is None, n is None) for o, n in zip(old, new, strict=True)) == [
+        (False, True),
+        (True, False),
+    ]
+    assert verify(two_tenants, TENANT_A) == []
