@@ -50,7 +50,7 @@ $$;
 
 comment on function mapper.audit_activity(timestamptz, timestamptz, text) is
     'The tenant''s audit trail by actor, action, table and period: events are rows changed '
-    '(a link''s entries) and purges.';
+    '(a link''s entries; a row whose key changed counts twice) and purges.';
 
 create function mapper.detector_failure_rates(p_from timestamptz, p_to timestamptz)
 returns table (

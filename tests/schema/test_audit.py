@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import psycopg
@@ -16,6 +17,8 @@ from tests.schema.schema_helpers import (
     Speaker,
     tenant,
 )
+
+BIG_ROWS = json.dumps(["a"] * 1001)
 
 
 def trail(speak: Speaker, tenant_id: Any) -> list[tuple[Any, ...]]:
@@ -278,7 +281,9 @@ def test_every_audit_partition_stores_entries_uncompressed(two_tenants: Speaker)
         ((1, "[1]", None, '["a"]'), "audit_records_row_keys_check"),
         ((1, "{}", None, '["a"]'), "audit_records_row_keys_check"),
         ((0, '{"id": []}', None, "[]"), "audit_records_entries_check"),
-        ((1001, '{"id": []}', None, None), "audit_records_entries_check"),
+        ((1001, '{"id": []}', None, BIG_ROWS), "audit_records_entries_check"),
+        ((1, '{"id": [1]}', "null", '["a"]'), "audit_records_old_rows_check"),
+        ((1, '{"id": [1]}', None, "null"), "audit_records_new_rows_check"),
     ],
 )
 def test_a_malformed_link_is_refused_even_from_the_superuser(
@@ -316,3 +321,72 @@ def test_a_changed_key_is_two_entries_one_side_each(two_tenants: Speaker) -> Non
         (True, False),
     ]
     assert verify(two_tenants, TENANT_A) == []
+
+
+def test_a_big_key_changing_update_still_makes_links_of_at_most_1000(two_tenants: Speaker) -> None:
+    """Moving 1200 records in time is 2400 entries (old key, new key): links split by position,
+    not by id, so the two entries of one id never overflow a link."""
+    with two_tenants.app() as conn, tenant(conn, TENANT_A) as cur:
+        cur.execute(
+            f"insert into mapper.storage_records ({STORAGE_COLUMNS}) "
+            "select %s, now(), lpad(to_hex(g), 64, '0'), 'pii', '{PII.Contact.Email}', 0.5, "
+            "'v1', 'move-' || g, 'westeurope', '\\x00', %s from generate_series(1, 1200) as g",
+            (TENANT_A, KEY_VERSION),
+        )
+        cur.execute(
+            "update mapper.storage_records set created_at = created_at - interval '1 second' "
+            "where correlation_id like 'move-%%'"
+        )
+    links = [link for link in trail(two_tenants, TENANT_A) if link[1] == "update"]
+    assert sum(link[5] for link in links) == 2400
+    assert max(link[5] for link in links) <= 1000
+    assert verify(two_tenants, TENANT_A) == []
+
+
+def test_rows_sharing_an_id_do_not_overflow_a_link(two_tenants: Speaker) -> None:
+    """Explicit ids (OVERRIDING SYSTEM VALUE) may repeat across times: 1001 rows, one id."""
+    with two_tenants.app() as conn, tenant(conn, TENANT_A) as cur:
+        cur.execute(
+            f"insert into mapper.storage_records (id, {STORAGE_COLUMNS}) overriding system value "
+            "select 42, %s, now() - g * interval '1 second', lpad(to_hex(g), 64, '0'), 'pii', "
+            "'{PII.Contact.Email}', 0.5, 'v1', 'same-' || g, 'westeurope', '\\x00', %s "
+            "from generate_series(1, 1001) as g",
+            (TENANT_A, KEY_VERSION),
+        )
+    links = [
+        link
+        for link in trail(two_tenants, TENANT_A)
+        if link[1:3] == ("insert", "storage_records") and set(link[6]["id"]) == {42}
+    ]
+    assert sorted(link[5] for link in links) == [1, 1000]
+    assert verify(two_tenants, TENANT_A) == []
+
+
+def test_entries_altered_behind_dropped_checks_is_reported(two_tenants: Speaker) -> None:
+    """entries is outside the hash: verify_audit_chain() ties it to the arrays itself."""
+    with two_tenants.superuser() as conn:
+        conn.execute(
+            "alter table mapper.audit_records drop constraint audit_records_new_rows_check, "
+            "drop constraint audit_records_old_rows_check"
+        )
+        conn.commit()
+    tamper(
+        two_tenants,
+        "update mapper.audit_records set entries = 2 where tenant_id = %s and chain_seq = 3",
+    )
+    found = verify(two_tenants, TENANT_A)
+    assert len(found) == 1
+    assert found[0][0] == 3
+    assert "entries does not match" in found[0][1]
+
+
+def test_audit_activity_counts_rows_not_links(two_tenants: Speaker) -> None:
+    with two_tenants.app() as conn, tenant(conn, TENANT_A) as cur:
+        cur.execute("select set_config('app.actor', 'bob@example.com', true)")
+        cur.execute("update mapper.storage_records set backup_status = 'failed' where true")
+    with two_tenants.auditor() as conn, tenant(conn, TENANT_A) as cur:
+        rows = cur.execute(
+            "select actor, action, table_name, events from mapper.audit_activity("
+            "now() - interval '1 day', now() + interval '1 day') where actor = 'bob@example.com'"
+        ).fetchall()
+    assert rows == [("bob@example.com", "update", "storage_records", 3)]  # one link, 3 rows
