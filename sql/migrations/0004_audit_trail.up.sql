@@ -269,6 +269,11 @@ declare
     v_function name := p_table || '_audit';
     v_event text;
 begin
+    -- SECURITY DEFINER functions run as their owner: only mapper_owner may make them.
+    if current_user <> 'mapper_owner' then
+        raise exception 'create_digest_audit() must run as mapper_owner, not %', current_user
+            using hint = 'set local role mapper_owner first (as every migration does)';
+    end if;
     execute format($fn$
 create function mapper.%1$I()
 returns trigger

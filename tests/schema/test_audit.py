@@ -390,3 +390,9 @@ def test_audit_activity_counts_rows_not_links(two_tenants: Speaker) -> None:
             "now() - interval '1 day', now() + interval '1 day') where actor = 'bob@example.com'"
         ).fetchall()
     assert rows == [("bob@example.com", "update", "storage_records", 3)]  # one link, 3 rows
+
+
+def test_the_trigger_template_runs_only_as_the_owner(speak: Speaker) -> None:
+    """A SECURITY DEFINER function made by anyone else would run with their rights."""
+    with speak.superuser() as conn, pytest.raises(psycopg.Error, match="must run as mapper_owner"):
+        conn.execute("select mapper.create_digest_audit('storage_records', 'created_at')")

@@ -281,6 +281,7 @@ def test_partitions_are_not_readable_directly(two_tenants: Speaker) -> None:
         "alter table mapper.storage_records disable trigger storage_records_audit_insert",
         "select mapper.audit_append('aaaaaaaa-0000-4000-8000-00000000000a', 'x', 'insert', 1,"
         " '{\"id\": [1]}', null, '[\"x\"]')",
+        "select mapper.create_digest_audit('tenant_configs', 'created_at')",
         "select count(*) from mapper.purge_expired()",
         "select count(*) from mapper.maintain_partitions()",
         "select mapper.refresh_daily_aggregates()",
