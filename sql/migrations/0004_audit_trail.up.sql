@@ -69,7 +69,7 @@ create table mapper.audit_records (
 comment on table mapper.audit_records is
     'Append-only per-tenant hash chain of changes and privileged actions; see docs/schema.md.';
 
--- A link's entries are big (a 1000-row link of a data table is about 130 kB) and mostly sha256
+-- A link's entries are big (a 1000-row link of a data table is about 115 kB) and mostly sha256
 -- hex, which pglz barely shrinks: stored out of line uncompressed, which made bulk writes
 -- faster by about 2 us a row (docs/benchmarks.md). Partitions inherit the setting.
 alter table mapper.audit_records
