@@ -25,6 +25,24 @@ from tests.conftest import Database
 REPO = Path(__file__).resolve().parents[2]
 
 
+def start_sandbox(scratch: Path, *args: str, wait_s: float) -> tuple[subprocess.Popen[str], str]:
+    """``mapperdb sandbox ARGS`` in ``scratch``; returns the process and its first line (the DSN).
+    The wait is a hang detector, not a performance assertion: bench/sandbox_start.py measures
+    start time."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mapperdb", "sandbox", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "MAPPERDB_TMPDIR": str(scratch)},
+        cwd=REPO,
+    )
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], wait_s)
+    assert ready, f"sandbox {' '.join(args)} printed no DSN within {wait_s:.0f} s"
+    return proc, proc.stdout.readline().strip()
+
+
 def test_configured_like_flexible_server(empty_db: Database) -> None:
     with psycopg.connect(empty_db.admin_conninfo) as conn:
         settings = dict(
@@ -100,21 +118,8 @@ def test_sandbox_serves_then_leaves_nothing_behind(
     migrations.mkdir()
     (migrations / "0001_t.up.sql").write_text("create table public.t (id bigint);")
     (migrations / "0001_t.down.sql").write_text("drop table public.t;")
-    env = {**os.environ, "MAPPERDB_TMPDIR": str(scratch)}
     started = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mapperdb", "sandbox", "--dir", str(migrations)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=REPO,
-    )
-    assert proc.stdout is not None
-    # A hang detector, not a performance assertion: bench/sandbox_start.py measures start time.
-    ready, _, _ = select.select([proc.stdout], [], [], 60)
-    assert ready, "sandbox printed no DSN within 60 s"
-    line = proc.stdout.readline().strip()
+    proc, line = start_sandbox(scratch, "--dir", str(migrations), wait_s=60)
     elapsed = time.monotonic() - started
     assert line.startswith("DSN=postgresql://mapperadmin:"), line
     with psycopg.connect(line.removeprefix("DSN=")) as conn:
@@ -159,19 +164,8 @@ def test_port_in_use_says_so() -> None:
 
 
 def test_sandbox_demo_seeds_through_the_app_role(scratch: Path) -> None:
-    env = {**os.environ, "MAPPERDB_TMPDIR": str(scratch)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mapperdb", "sandbox", "--demo"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=REPO,
-    )
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], 120)
-    assert ready, "sandbox --demo printed no DSN within 120 s"
-    dsn = proc.stdout.readline().strip().removeprefix("DSN=")
+    proc, line = start_sandbox(scratch, "--demo", wait_s=120)
+    dsn = line.removeprefix("DSN=")
     port = psycopg.conninfo.conninfo_to_dict(dsn)["port"]
     socket_dir = next(scratch.iterdir())
     try:
