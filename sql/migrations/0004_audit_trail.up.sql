@@ -268,6 +268,16 @@ as $$
 declare
     v_function name := p_table || '_audit';
     v_event text;
+    -- An insert's or a delete's links: one transition table, one side of each entry.
+    v_one_side constant text := $q$
+            select c.tenant_id, count(*)::integer,
+                jsonb_build_object(%1$L, jsonb_agg(c.%1$I), 'id', jsonb_agg(c.id)), %3$s, %4$s
+            from (
+                select x.tenant_id, x.%1$I, x.id, x::text as r,
+                    (row_number() over () - 1) / 1000 as chunk
+                from %2$I as x
+            ) as c
+            group by c.tenant_id, c.chunk$q$;
 begin
     -- SECURITY DEFINER functions run as their owner: only mapper_owner may make them.
     if current_user <> 'mapper_owner' then
@@ -287,6 +297,7 @@ set extra_float_digits = 1
 set bytea_output = 'hex'
 as $body$
 declare
+    v_links refcursor;
     v_tenant uuid;
     v_entries integer;
     v_keys jsonb;
@@ -295,54 +306,25 @@ declare
 begin
     -- A link per tenant and thousand rows of the statement (numbered as they come, no sort).
     if tg_op = 'INSERT' then
-        -- The application inserts one row at a time: without the grouping query, about 25 us
-        -- less per statement (docs/benchmarks.md).
         select count(*) into v_entries from new_rows;
         if v_entries = 1 then
-            select x.tenant_id,
-                jsonb_build_object(
-                    %2$L, jsonb_build_array(x.%2$I), 'id', jsonb_build_array(x.id)
-                ),
-                jsonb_build_array(mapper.audit_digest(x::text))
-            into v_tenant, v_keys, v_new
-            from new_rows as x;
-            perform mapper.audit_append(v_tenant, tg_table_name, 'insert', 1, v_keys, null, v_new);
-            return null;
+            -- The application inserts one row at a time: without the grouping query, about
+            -- 25 us less per statement (docs/benchmarks.md).
+            open v_links for
+                select x.tenant_id, 1,
+                    jsonb_build_object(
+                        %2$L, jsonb_build_array(x.%2$I), 'id', jsonb_build_array(x.id)
+                    ),
+                    null::jsonb, jsonb_build_array(mapper.audit_digest(x::text))
+                from new_rows as x;
+        else
+            open v_links for%3$s;
         end if;
-        for v_tenant, v_entries, v_keys, v_new in
-            select c.tenant_id, count(*)::integer,
-                jsonb_build_object(%2$L, jsonb_agg(c.%2$I), 'id', jsonb_agg(c.id)),
-                jsonb_agg(mapper.audit_digest(c.r))
-            from (
-                select x.tenant_id, x.%2$I, x.id, x::text as r,
-                    (row_number() over () - 1) / 1000 as chunk
-                from new_rows as x
-            ) as c
-            group by c.tenant_id, c.chunk
-        loop
-            perform mapper.audit_append(
-                v_tenant, tg_table_name, 'insert', v_entries, v_keys, null, v_new
-            );
-        end loop;
     elsif tg_op = 'DELETE' then
-        for v_tenant, v_entries, v_keys, v_old in
-            select c.tenant_id, count(*)::integer,
-                jsonb_build_object(%2$L, jsonb_agg(c.%2$I), 'id', jsonb_agg(c.id)),
-                jsonb_agg(mapper.audit_digest(c.r))
-            from (
-                select x.tenant_id, x.%2$I, x.id, x::text as r,
-                    (row_number() over () - 1) / 1000 as chunk
-                from old_rows as x
-            ) as c
-            group by c.tenant_id, c.chunk
-        loop
-            perform mapper.audit_append(
-                v_tenant, tg_table_name, 'delete', v_entries, v_keys, v_old, null
-            );
-        end loop;
+        open v_links for%4$s;
     else
         -- Old and new versions paired by key; a changed key shows as two entries, one side each.
-        for v_tenant, v_entries, v_keys, v_old, v_new in
+        open v_links for
             select c.tenant_id, count(*)::integer,
                 jsonb_build_object(%2$L, jsonb_agg(c.%2$I), 'id', jsonb_agg(c.id)),
                 jsonb_agg(mapper.audit_digest(c.old_r)), jsonb_agg(mapper.audit_digest(c.new_r))
@@ -354,17 +336,26 @@ begin
                 full join (select x.tenant_id, x.%2$I, x.id, x::text as r from new_rows as x) as n
                     on n.tenant_id = o.tenant_id and n.%2$I = o.%2$I and n.id = o.id
             ) as c
-            group by c.tenant_id, c.chunk
-        loop
-            perform mapper.audit_append(
-                v_tenant, tg_table_name, 'update', v_entries, v_keys, v_old, v_new
-            );
-        end loop;
+            group by c.tenant_id, c.chunk;
     end if;
+    loop
+        fetch v_links into v_tenant, v_entries, v_keys, v_old, v_new;
+        exit when not found;
+        perform mapper.audit_append(
+            v_tenant, tg_table_name, lower(tg_op), v_entries, v_keys, v_old, v_new
+        );
+    end loop;
+    close v_links;
     return null;
 end
 $body$
-$fn$, v_function, p_time_column);
+$fn$,
+        v_function, p_time_column,
+        format(v_one_side, p_time_column, 'new_rows', 'null::jsonb',
+            'jsonb_agg(mapper.audit_digest(c.r))'),
+        format(v_one_side, p_time_column, 'old_rows', 'jsonb_agg(mapper.audit_digest(c.r))',
+            'null::jsonb')
+    );
     execute format(
         'comment on function mapper.%I() is %L', v_function,
         format('Statement-level audit trigger of %s (transition tables), digest mode; made by '

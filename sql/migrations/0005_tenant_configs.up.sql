@@ -87,40 +87,33 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
+    v_links refcursor;
     v_tenant uuid;
     v_old jsonb;
     v_new jsonb;
 begin
     if tg_op = 'INSERT' then
-        for v_tenant, v_new in select n.tenant_id, to_jsonb(n) from new_rows as n loop
-            perform mapper.audit_append(
-                v_tenant, tg_table_name, 'insert', 1,
-                jsonb_build_object('tenant_id', jsonb_build_array(v_tenant)),
-                null, jsonb_build_array(v_new)
-            );
-        end loop;
+        open v_links for select n.tenant_id, null::jsonb, to_jsonb(n) from new_rows as n;
     elsif tg_op = 'DELETE' then
-        for v_tenant, v_old in select o.tenant_id, to_jsonb(o) from old_rows as o loop
-            perform mapper.audit_append(
-                v_tenant, tg_table_name, 'delete', 1,
-                jsonb_build_object('tenant_id', jsonb_build_array(v_tenant)),
-                jsonb_build_array(v_old), null
-            );
-        end loop;
+        open v_links for select o.tenant_id, to_jsonb(o), null::jsonb from old_rows as o;
     else
         -- Old and new versions paired by key; a changed key shows as a link with one side null.
-        for v_tenant, v_old, v_new in
+        open v_links for
             select coalesce(n.tenant_id, o.tenant_id), to_jsonb(o), to_jsonb(n)
             from old_rows as o
-            full join new_rows as n on n.tenant_id = o.tenant_id
-        loop
-            perform mapper.audit_append(
-                v_tenant, tg_table_name, 'update', 1,
-                jsonb_build_object('tenant_id', jsonb_build_array(v_tenant)),
-                jsonb_build_array(v_old), jsonb_build_array(v_new)
-            );
-        end loop;
+            full join new_rows as n on n.tenant_id = o.tenant_id;
     end if;
+    loop
+        fetch v_links into v_tenant, v_old, v_new;
+        exit when not found;
+        perform mapper.audit_append(
+            v_tenant, tg_table_name, lower(tg_op), 1,
+            jsonb_build_object('tenant_id', jsonb_build_array(v_tenant)),
+            case when tg_op <> 'INSERT' then jsonb_build_array(v_old) end,
+            case when tg_op <> 'DELETE' then jsonb_build_array(v_new) end
+        );
+    end loop;
+    close v_links;
     return null;
 end
 $$;

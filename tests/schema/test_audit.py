@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import psycopg
@@ -15,6 +16,7 @@ from tests.schema.schema_helpers import (
     TENANT_A,
     TENANT_B,
     Speaker,
+    add_tenant,
     tenant,
 )
 
@@ -396,3 +398,21 @@ def test_the_trigger_template_runs_only_as_the_owner(speak: Speaker) -> None:
     """A SECURITY DEFINER function made by anyone else would run with their rights."""
     with speak.superuser() as conn, pytest.raises(psycopg.Error, match="must run as mapper_owner"):
         conn.execute("select mapper.create_digest_audit('storage_records', 'created_at')")
+
+
+def test_a_deleted_tenant_config_keeps_its_last_version_in_the_trail(speak: Speaker) -> None:
+    """Full mode: insert, update and delete of tenant_configs each leave the whole row."""
+    gone = uuid.UUID("cccccccc-0000-4000-8000-00000000000c")
+    with speak.app() as conn:
+        add_tenant(conn, gone, "charlie")
+        with tenant(conn, gone) as cur:
+            cur.execute("update mapper.tenant_configs set name = 'charlie 2' where true")
+            cur.execute("delete from mapper.tenant_configs where true")
+    links = trail(speak, gone)
+    assert [(link[1], link[5]) for link in links] == [("insert", 1), ("update", 1), ("delete", 1)]
+    insert, update, delete = links
+    assert insert[7] is None and insert[8][0]["name"] == "charlie"
+    assert (update[7][0]["name"], update[8][0]["name"]) == ("charlie", "charlie 2")
+    assert delete[7][0]["name"] == "charlie 2" and delete[8] is None
+    assert {str(link[6]["tenant_id"][0]) for link in links} == {str(gone)}
+    assert verify(speak, gone) == []
