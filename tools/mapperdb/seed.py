@@ -258,7 +258,12 @@ def seed_database(
 def seed(
     dsn: str | None, tenants: int, rows: int, workers: int | None, random_seed: int | None
 ) -> None:
-    """Load realistic demo or load data through the app role (RLS, checks and audit apply)."""
+    """Load realistic demo or load data through the app role (RLS, checks and audit apply).
+
+    Connects as a login that is a member of mapper_app. Shows progress on a terminal; prints
+    what it wrote. A million records (--tenants 100 --rows 10000) take about half a minute on
+    two cores.
+    """
     progress = Progress(
         TextColumn("seeding"),
         BarColumn(),
