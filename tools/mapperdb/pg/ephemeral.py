@@ -2,7 +2,8 @@
 
 One implementation serves ``mapperdb sandbox``, ``mapperdb check`` and the pytest fixtures:
 
-* the newest installed server binaries (:mod:`mapperdb.pg.binaries`);
+* the newest installed server binaries, or the major asked for: Debian's 15, the npm builds of
+  17 and 18 (:mod:`mapperdb.pg.binaries`);
 * a cluster in a fresh temp directory, run as an unprivileged OS user when we are root
   (``initdb`` and ``postgres`` refuse root), listening on a unix socket in that directory and
   on a free localhost port;
@@ -80,21 +81,32 @@ def free_port() -> int:
         return port
 
 
-def _settings() -> dict[str, str]:
+def _settings(install: PgInstall) -> dict[str, str]:
     """postgresql.conf additions. Durability is off: the cluster lives for minutes.
 
-    The port and socket directory differ per run and go on the command line instead."""
+    The port and socket directory differ per run and go on the command line instead. A build
+    without pgextwlist (the npm builds) gets the allowed extensions marked trusted instead
+    (:mod:`mapperdb.pg.binaries`); both let the non-superuser admin create exactly those."""
     allowed = ",".join(allowed_extension_names())
+    extwlist = (
+        {
+            # pgextwlist: non-superusers may CREATE EXTENSION only for names on the list, and
+            # those run with superuser rights, as Azure's azure.extensions does for its admin.
+            "session_preload_libraries": "pgextwlist",
+            "extwlist.extensions": allowed,
+        }
+        if install.has_extwlist
+        else {}
+    )
     return {
         "listen_addresses": "127.0.0.1",
         "unix_socket_permissions": "0700",
         "max_connections": "200",
-        "shared_preload_libraries": ",".join(preload_libraries()),
+        "shared_preload_libraries": ",".join(
+            name for name in preload_libraries() if install.has_library(name)
+        ),
         "cron.database_name": CRON_DATABASE,
-        # pgextwlist: non-superusers may CREATE EXTENSION only for names on the list, and
-        # those run with superuser rights, as Azure's azure.extensions does for its admin.
-        "session_preload_libraries": "pgextwlist",
-        "extwlist.extensions": allowed,
+        **extwlist,
         "azure.extensions": allowed,
         "pgaudit.log": "ddl,role",
         "password_encryption": "scram-sha-256",
@@ -167,8 +179,11 @@ def _quote_conf(value: str) -> str:
 class EphemeralPostgres:
     """Start with ``with EphemeralPostgres() as pg:``; everything is gone after the block."""
 
-    def __init__(self, *, port: int | None = None, tmp_parent: Path | None = None) -> None:
+    def __init__(
+        self, *, port: int | None = None, tmp_parent: Path | None = None, major: int | None = None
+    ) -> None:
         self._requested_port = port
+        self._major = major
         self._tmp_parent = tmp_parent or _default_tmp_parent()
         self.admin_password = secrets.token_urlsafe(24)
         self.install: PgInstall | None = None
@@ -196,7 +211,7 @@ class EphemeralPostgres:
         self.stop()
 
     def start(self) -> None:
-        self.install = find_server()
+        self.install = find_server(self._major)
         run_as = _run_as()
         self.root = Path(tempfile.mkdtemp(prefix="mapperdb-pg-", dir=self._tmp_parent))
         if run_as:
@@ -237,7 +252,7 @@ class EphemeralPostgres:
                 [
                     str(self.install.bindir),
                     _server_version(self.install),
-                    repr(sorted(_settings().items())),
+                    repr(sorted(_settings(self.install).items())),
                     HBA,
                     ALLOWLIST_GUARD,
                     repr(AFTER_CREATE),
@@ -383,7 +398,7 @@ class EphemeralPostgres:
                     "must be searchable by it (set MAPPERDB_TMPDIR to one that is)"
                 )
             raise EnvironmentProblem(f"initdb failed in {datadir}: {last}{hint}")
-        conf = "".join(f"{k} = {_quote_conf(v)}\n" for k, v in _settings().items())
+        conf = "".join(f"{k} = {_quote_conf(v)}\n" for k, v in _settings(self.install).items())
         with (datadir / "postgresql.conf").open("a") as fh:
             fh.write("\n# mapperdb: Azure Flexible Server shape\n" + conf)
         (datadir / "pg_hba.conf").write_text(HBA)
@@ -399,18 +414,19 @@ class EphemeralPostgres:
         assert self.install is not None and self.root is not None
         datadir = self.root / "data"
         self._log = (self.root / "postgres.log").open("ab")
+        command = [
+            str(self.install.tool("postgres")),
+            "-D",
+            str(datadir),
+            "-c",
+            f"port={self.port}",
+            "-c",
+            f"unix_socket_directories={self.root}",
+        ]
+        if self.install.has_extwlist:
+            command += ["-c", f"extwlist.custom_path={datadir / EXTWLIST_DIR}"]
         self._server = subprocess.Popen(
-            [
-                str(self.install.tool("postgres")),
-                "-D",
-                str(datadir),
-                "-c",
-                f"port={self.port}",
-                "-c",
-                f"unix_socket_directories={self.root}",
-                "-c",
-                f"extwlist.custom_path={datadir / EXTWLIST_DIR}",
-            ],
+            command,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches us, and we stop the server in order
