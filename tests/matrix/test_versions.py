@@ -293,3 +293,14 @@ def test_pg_cron_is_refused_outside_the_cron_database(server: Server, matrix_db:
         pytest.raises(psycopg.Error, match="can only create extension in database mapper"),
     ):
         conn.execute("create extension pg_cron")
+
+
+def test_only_the_admin_group_creates_extensions(server: Server, matrix_db: Database) -> None:
+    """A login outside azure_pg_admin may not create even an allowed extension, as on Azure."""
+    with (
+        psycopg.connect(matrix_db.conninfo("app_user")) as conn,
+        pytest.raises(
+            psycopg.errors.InsufficientPrivilege, match="permission denied to create extension"
+        ),
+    ):
+        conn.execute("create extension pg_stat_statements")

@@ -47,7 +47,7 @@ ADMIN_USER = "mapperadmin"
 READY_TIMEOUT_S = 30.0
 COMPLETE = ".complete"
 # Bump when _bootstrap changes in a way the cache key (settings, SQL text) cannot see.
-BOOTSTRAP_VERSION = "1"
+BOOTSTRAP_VERSION = "2"
 # Unprivileged OS users to run the server as when we are root, in order of preference.
 RUN_AS_CANDIDATES = ("postgres", "nobody")
 
@@ -139,9 +139,10 @@ host  all all 127.0.0.1/32 scram-sha-256
 """
 
 
-# pgextwlist lets non-superusers install listed extensions but leaves PostgreSQL's "trusted"
-# extensions (citext, hstore, ...) open to them; Azure refuses anything not in azure.extensions.
-# This event trigger closes that gap. It lives in its own schema that no other role can use.
+# pgextwlist lets any non-superuser install listed extensions and leaves PostgreSQL's "trusted"
+# extensions (citext, hstore, ...) open to them; Azure lets only azure_pg_admin members create
+# extensions, and only those in azure.extensions. This event trigger closes both gaps. It
+# lives in its own schema that no other role can use.
 ALLOWLIST_GUARD = """
 create schema mapperdb_emulation;
 create function mapperdb_emulation.enforce_extension_allowlist() returns event_trigger
@@ -151,6 +152,12 @@ declare
 begin
     if (select r.rolsuper from pg_catalog.pg_roles r where r.rolname = session_user) then
         return;
+    end if;
+    -- On Azure only the admin group creates extensions, whatever else a login may do.
+    if not pg_catalog.pg_has_role(session_user, 'azure_pg_admin', 'member') then
+        raise exception 'permission denied to create extension: only members of '
+            '"azure_pg_admin" may create extensions'
+            using errcode = '42501';
     end if;
     for ext in
         select e.extname from pg_catalog.pg_event_trigger_ddl_commands() c
