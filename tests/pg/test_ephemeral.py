@@ -184,3 +184,24 @@ def test_sandbox_demo_seeds_through_the_app_role(scratch: Path) -> None:
     assert tenants == (3,) and users == [("mapperadmin",)]
     assert "granted mapper_app to the sandbox admin" in err
     assert list(scratch.iterdir()) == []
+
+
+@pytest.mark.parametrize("major", ["17", "18"])
+def test_sandbox_runs_the_version_asked_for_and_says_what_it_lacks(
+    scratch: Path, major: str
+) -> None:
+    proc, line = start_sandbox(scratch, "--pg", major, wait_s=180)
+    try:
+        assert line.startswith("DSN=postgresql://mapperadmin:"), line
+        with psycopg.connect(line.removeprefix("DSN=")) as conn:
+            version = conn.execute("show server_version").fetchone()
+            assert version is not None and version[0].startswith(f"{major}."), version
+            assert conn.execute("select to_regclass('mapper.storage_records')").fetchone() == (
+                "mapper.storage_records",
+            )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    notes = [text for text in stderr.splitlines() if "emulated" in text]
+    assert len(notes) == 1, stderr
+    assert "pg_cron" in notes[0] and "pgaudit" in notes[0]

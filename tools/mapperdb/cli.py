@@ -47,6 +47,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "The whole PR gate: SQL lint, migrations, synth and policy.",
     ),
     "tune": ("mapperdb.tune", "tune", "Server parameters for a Flexible Server SKU and workload."),
+    "analyze": (
+        "mapperdb.analyze.cli",
+        "analyze",
+        "Analyze a live database: statements, verified index advice, vacuum, partitions.",
+    ),
 }
 
 

@@ -11,6 +11,7 @@ import click
 
 from mapperdb.db import Connector
 from mapperdb.migrate.runner import Runner
+from mapperdb.pg.binaries import SUPPORTED_MAJORS
 from mapperdb.pg.ephemeral import EphemeralPostgres
 from mapperdb.platform import APP_DATABASE
 from mapperdb.seed import seed_database
@@ -27,6 +28,13 @@ def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
 )
 @click.option("--demo", is_flag=True, help="Also seed realistic demo data (mapperdb seed).")
 @click.option(
+    "--pg",
+    "major",
+    type=click.Choice([str(m) for m in SUPPORTED_MAJORS]),
+    help="PostgreSQL major: 15 is Debian's, 17 (Azure's) and 18 are npm builds installed on "
+    "first use (pg_cron and pgaudit emulated). Default: the newest Debian server.",
+)
+@click.option(
     "--dir",
     "directory",
     type=click.Path(path_type=Path),
@@ -34,7 +42,7 @@ def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
     show_default=True,
     help="Migrations to apply.",
 )
-def sandbox(port: int | None, demo: bool, directory: Path) -> None:
+def sandbox(port: int | None, demo: bool, major: str | None, directory: Path) -> None:
     """Start an ephemeral Azure-like PostgreSQL with all migrations applied.
 
     Prints one line, DSN=postgresql://..., then serves until Ctrl-C or SIGTERM, and removes the
@@ -46,7 +54,10 @@ def sandbox(port: int | None, demo: bool, directory: Path) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _exit_on_signal)
     try:
-        with EphemeralPostgres(port=port) as pg:
+        with EphemeralPostgres(port=port, major=int(major) if major else None) as pg:
+            assert pg.install is not None
+            if (note := pg.install.limitations()) is not None:
+                click.echo(f"sandbox: {note}", err=True)
             Runner(Connector(pg.admin_conninfo(APP_DATABASE)), directory).up()
             if demo:
                 seed_database(pg.admin_conninfo(APP_DATABASE), grant_app_role=True)

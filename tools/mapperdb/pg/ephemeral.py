@@ -2,7 +2,8 @@
 
 One implementation serves ``mapperdb sandbox``, ``mapperdb check`` and the pytest fixtures:
 
-* the newest installed server binaries (:mod:`mapperdb.pg.binaries`);
+* the newest installed server binaries, or the major asked for: Debian's 15, the npm builds of
+  17 and 18 (:mod:`mapperdb.pg.binaries`);
 * a cluster in a fresh temp directory, run as an unprivileged OS user when we are root
   (``initdb`` and ``postgres`` refuse root), listening on a unix socket in that directory and
   on a free localhost port;
@@ -46,7 +47,7 @@ ADMIN_USER = "mapperadmin"
 READY_TIMEOUT_S = 30.0
 COMPLETE = ".complete"
 # Bump when _bootstrap changes in a way the cache key (settings, SQL text) cannot see.
-BOOTSTRAP_VERSION = "1"
+BOOTSTRAP_VERSION = "2"
 # Unprivileged OS users to run the server as when we are root, in order of preference.
 RUN_AS_CANDIDATES = ("postgres", "nobody")
 
@@ -80,21 +81,32 @@ def free_port() -> int:
         return port
 
 
-def _settings() -> dict[str, str]:
+def _settings(install: PgInstall) -> dict[str, str]:
     """postgresql.conf additions. Durability is off: the cluster lives for minutes.
 
-    The port and socket directory differ per run and go on the command line instead."""
+    The port and socket directory differ per run and go on the command line instead. A build
+    without pgextwlist (the npm builds) gets the allowed extensions marked trusted instead
+    (:mod:`mapperdb.pg.binaries`); both let the non-superuser admin create exactly those."""
     allowed = ",".join(allowed_extension_names())
+    extwlist = (
+        {
+            # pgextwlist: non-superusers may CREATE EXTENSION only for names on the list, and
+            # those run with superuser rights, as Azure's azure.extensions does for its admin.
+            "session_preload_libraries": "pgextwlist",
+            "extwlist.extensions": allowed,
+        }
+        if install.has_extwlist
+        else {}
+    )
     return {
         "listen_addresses": "127.0.0.1",
         "unix_socket_permissions": "0700",
         "max_connections": "200",
-        "shared_preload_libraries": ",".join(preload_libraries()),
+        "shared_preload_libraries": ",".join(
+            name for name in preload_libraries() if install.has_library(name)
+        ),
         "cron.database_name": CRON_DATABASE,
-        # pgextwlist: non-superusers may CREATE EXTENSION only for names on the list, and
-        # those run with superuser rights, as Azure's azure.extensions does for its admin.
-        "session_preload_libraries": "pgextwlist",
-        "extwlist.extensions": allowed,
+        **extwlist,
         "azure.extensions": allowed,
         "pgaudit.log": "ddl,role",
         "password_encryption": "scram-sha-256",
@@ -127,9 +139,10 @@ host  all all 127.0.0.1/32 scram-sha-256
 """
 
 
-# pgextwlist lets non-superusers install listed extensions but leaves PostgreSQL's "trusted"
-# extensions (citext, hstore, ...) open to them; Azure refuses anything not in azure.extensions.
-# This event trigger closes that gap. It lives in its own schema that no other role can use.
+# pgextwlist lets any non-superuser install listed extensions and leaves PostgreSQL's "trusted"
+# extensions (citext, hstore, ...) open to them; Azure lets only azure_pg_admin members create
+# extensions, and only those in azure.extensions. This event trigger closes both gaps. It
+# lives in its own schema that no other role can use.
 ALLOWLIST_GUARD = """
 create schema mapperdb_emulation;
 create function mapperdb_emulation.enforce_extension_allowlist() returns event_trigger
@@ -139,6 +152,12 @@ declare
 begin
     if (select r.rolsuper from pg_catalog.pg_roles r where r.rolname = session_user) then
         return;
+    end if;
+    -- On Azure only the admin group creates extensions, whatever else a login may do.
+    if not pg_catalog.pg_has_role(session_user, 'azure_pg_admin', 'member') then
+        raise exception 'permission denied to create extension: only members of '
+            '"azure_pg_admin" may create extensions'
+            using errcode = '42501';
     end if;
     for ext in
         select e.extname from pg_catalog.pg_event_trigger_ddl_commands() c
@@ -167,8 +186,11 @@ def _quote_conf(value: str) -> str:
 class EphemeralPostgres:
     """Start with ``with EphemeralPostgres() as pg:``; everything is gone after the block."""
 
-    def __init__(self, *, port: int | None = None, tmp_parent: Path | None = None) -> None:
+    def __init__(
+        self, *, port: int | None = None, tmp_parent: Path | None = None, major: int | None = None
+    ) -> None:
         self._requested_port = port
+        self._major = major
         self._tmp_parent = tmp_parent or _default_tmp_parent()
         self.admin_password = secrets.token_urlsafe(24)
         self.install: PgInstall | None = None
@@ -196,7 +218,7 @@ class EphemeralPostgres:
         self.stop()
 
     def start(self) -> None:
-        self.install = find_server()
+        self.install = find_server(self._major)
         run_as = _run_as()
         self.root = Path(tempfile.mkdtemp(prefix="mapperdb-pg-", dir=self._tmp_parent))
         if run_as:
@@ -237,7 +259,7 @@ class EphemeralPostgres:
                 [
                     str(self.install.bindir),
                     _server_version(self.install),
-                    repr(sorted(_settings().items())),
+                    repr(sorted(_settings(self.install).items())),
                     HBA,
                     ALLOWLIST_GUARD,
                     repr(AFTER_CREATE),
@@ -383,7 +405,7 @@ class EphemeralPostgres:
                     "must be searchable by it (set MAPPERDB_TMPDIR to one that is)"
                 )
             raise EnvironmentProblem(f"initdb failed in {datadir}: {last}{hint}")
-        conf = "".join(f"{k} = {_quote_conf(v)}\n" for k, v in _settings().items())
+        conf = "".join(f"{k} = {_quote_conf(v)}\n" for k, v in _settings(self.install).items())
         with (datadir / "postgresql.conf").open("a") as fh:
             fh.write("\n# mapperdb: Azure Flexible Server shape\n" + conf)
         (datadir / "pg_hba.conf").write_text(HBA)
@@ -399,18 +421,19 @@ class EphemeralPostgres:
         assert self.install is not None and self.root is not None
         datadir = self.root / "data"
         self._log = (self.root / "postgres.log").open("ab")
+        command = [
+            str(self.install.tool("postgres")),
+            "-D",
+            str(datadir),
+            "-c",
+            f"port={self.port}",
+            "-c",
+            f"unix_socket_directories={self.root}",
+        ]
+        if self.install.has_extwlist:
+            command += ["-c", f"extwlist.custom_path={datadir / EXTWLIST_DIR}"]
         self._server = subprocess.Popen(
-            [
-                str(self.install.tool("postgres")),
-                "-D",
-                str(datadir),
-                "-c",
-                f"port={self.port}",
-                "-c",
-                f"unix_socket_directories={self.root}",
-                "-c",
-                f"extwlist.custom_path={datadir / EXTWLIST_DIR}",
-            ],
+            command,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches us, and we stop the server in order
