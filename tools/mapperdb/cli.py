@@ -47,6 +47,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "The whole PR gate: SQL lint, migrations, synth and policy.",
     ),
     "tune": ("mapperdb.tune", "tune", "Server parameters for a Flexible Server SKU and workload."),
+    "deploy": (
+        "mapperdb.deploy.cli",
+        "deploy",
+        "Validate, plan, or apply a reviewed plan and migrate one environment.",
+    ),
 }
 
 
