@@ -35,29 +35,30 @@ class SmokeResult:
     server_version: str
     user: str
     tenant_tables: tuple[str, ...]
+    roles: tuple[str, ...]
 
     def describe(self) -> str:
         return (
             f"PostgreSQL {self.server_version} as {self.user}; RLS forced on "
-            f"{len(self.tenant_tables)} tenant table(s); roles {', '.join(EXPECTED_ROLES)} exist"
+            f"{len(self.tenant_tables)} tenant table(s); roles {', '.join(self.roles)} exist"
         )
 
 
-def smoke_check(connector: Connector) -> SmokeResult:
+def smoke_check(connector: Connector, roles: tuple[str, ...] = EXPECTED_ROLES) -> SmokeResult:
     """Raise :class:`FindingsError` naming every problem; return what was checked."""
     with connector.connect() as conn:
         version, user = conn.execute(
             "select current_setting('server_version'), current_user"
         ).fetchone() or ("", "")
         tables = conn.execute(_TENANT_TABLES, (SCHEMA,)).fetchall()
-        roles = {
+        present = {
             row[0]
             for row in conn.execute(
                 "select rolname from pg_catalog.pg_roles where rolname = any(%s)",
-                (list(EXPECTED_ROLES),),
+                (list(roles),),
             )
         }
-    problems = [f"role {role} is missing" for role in EXPECTED_ROLES if role not in roles]
+    problems = [f"role {role} is missing" for role in roles if role not in present]
     if not tables:
         problems.append(f"no tenant tables in schema {SCHEMA}")
     problems += [
@@ -68,4 +69,4 @@ def smoke_check(connector: Connector) -> SmokeResult:
     ]
     if problems:
         raise FindingsError(f"smoke check of {describe(connector.conninfo)}: {'; '.join(problems)}")
-    return SmokeResult(str(version), str(user), tuple(name for name, _, _ in tables))
+    return SmokeResult(str(version), str(user), tuple(name for name, _, _ in tables), roles)

@@ -1,0 +1,149 @@
+"""Plan, saved-plan apply, stale plans and protected replacements, with the real Terraform."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mapperdb.deploy.deployment import summary_paths
+from mapperdb.deploy.plan import summarize
+from mapperdb.deploy.terraform import StalePlan, TerraformFailed
+from mapperdb.errors import FindingsError
+from tests.deploy.conftest import MakeDeployment, write_stack
+
+
+def test_first_plan_adds_everything_and_writes_its_summary(
+    make_deployment: MakeDeployment, workdir: Path, tmp_path: Path
+) -> None:
+    plan = tmp_path / "tfplan"
+    report = make_deployment(protected={}).plan(plan)
+    assert plan.is_file()
+    summary = report.summary
+    assert (summary.adds, summary.updates, summary.destroys) == (2, 0, 0)
+    assert summary.headline() == "2 to add, 0 to change, 0 to destroy"
+    assert report.migrations is None  # no server yet: no DSN from outputs, none given
+    json_path, md_path = summary_paths(plan)
+    data = json.loads(json_path.read_text())
+    assert data["environment"] == "test"
+    assert data["add"] == 2 and data["blocked"] == []
+    assert {c["address"] for c in data["changes"]} == {
+        "terraform_data.server",
+        "terraform_data.app",
+    }
+    assert "`2 to add, 0 to change, 0 to destroy`" in md_path.read_text()
+
+
+def test_saved_plan_is_applied_exactly(
+    make_deployment: MakeDeployment, workdir: Path, tmp_path: Path
+) -> None:
+    deployment = make_deployment(protected={})
+    deployment.plan(tmp_path / "tfplan")
+    # A change made after the review is not in the saved plan, so it is not applied.
+    write_stack(workdir, app_setting="changed after review")
+    deployment.terraform.apply(tmp_path / "tfplan")
+    state = json.loads((workdir / "terraform.tfstate").read_text())
+    inputs = {
+        r["name"]: r["instances"][0]["attributes"]["input"]["value"] for r in state["resources"]
+    }
+    assert inputs == {"server": "server", "app": "a"}
+    assert "server_id" in deployment.terraform.outputs()
+
+
+def test_replacement_lists_address_and_forcing_attribute(
+    make_deployment: MakeDeployment, workdir: Path, tmp_path: Path
+) -> None:
+    deployment = make_deployment()
+    deployment.plan(tmp_path / "first")
+    deployment.terraform.apply(tmp_path / "first")
+    write_stack(workdir, server_generation="2", app_setting="b")
+    summary = deployment.plan(tmp_path / "second").summary
+    assert (summary.adds, summary.updates, summary.destroys) == (1, 1, 1)
+    (replaced,) = summary.replacements
+    assert replaced.address == "terraform_data.server"
+    assert replaced.replace_paths == ("triggers_replace",)
+    assert [c.address for c in summary.blocked] == ["terraform_data.server"]
+    text = "\n".join(summary.lines())
+    assert "replace terraform_data.server (forced by triggers_replace)  [protected:" in text
+    # Destroys and replacements are listed before plain updates.
+    assert text.index("replace") < text.index("update")
+
+
+def test_protected_replacement_refused_unless_allowed(
+    make_deployment: MakeDeployment, workdir: Path, tmp_path: Path
+) -> None:
+    deployment = make_deployment()
+    deployment.plan(tmp_path / "first")
+    deployment.terraform.apply(tmp_path / "first")
+    write_stack(workdir, server_generation="2")
+    plan = tmp_path / "second"
+    assert deployment.plan(plan).summary.blocked
+    before = (workdir / "terraform.tfstate").read_text()
+    with pytest.raises(FindingsError, match=r"protected resource\(s\): terraform_data\.server "):
+        deployment.apply(plan)
+    assert (workdir / "terraform.tfstate").read_text() == before  # nothing was applied
+
+    allowed = ("terraform_data.server",)
+    assert not deployment.plan(plan, allowed).summary.blocked
+    data = json.loads(summary_paths(plan)[0].read_text())
+    assert data["allowed"] == ["terraform_data.server"] and data["blocked"] == []
+
+
+def test_stale_plan_is_refused_in_one_line(
+    make_deployment: MakeDeployment, workdir: Path, tmp_path: Path
+) -> None:
+    deployment = make_deployment(protected={})
+    deployment.plan(tmp_path / "reviewed")
+    deployment.plan(tmp_path / "other")
+    deployment.terraform.apply(tmp_path / "other")
+    write_stack(workdir, app_setting="b")  # and the configuration moved on too
+    with pytest.raises(StalePlan) as caught:
+        deployment.apply(tmp_path / "reviewed")
+    message = caught.value.message
+    assert "\n" not in message
+    assert "Saved plan is stale" in message
+    assert "make a new one with mapperdb deploy --env test --dry-run" in message
+    assert caught.value.exit_code == 1
+
+
+def test_terraform_error_is_its_first_error_line(
+    make_deployment: MakeDeployment, workdir: Path, tmp_path: Path
+) -> None:
+    (workdir / "cdk.tf.json").write_text('{"resource": {"no_such_thing": {"x": {}}}}')
+    with pytest.raises(TerraformFailed) as caught:
+        deployment = make_deployment()
+        deployment.terraform.init()
+        deployment.terraform.plan(tmp_path / "p")
+    assert "\n" not in caught.value.message
+    assert caught.value.message.startswith("terraform ")
+
+
+def test_summary_of_azure_types_protects_by_type() -> None:
+    plan = {
+        "resource_changes": [
+            {
+                "address": "azurerm_postgresql_flexible_server.server_50DD9757",
+                "type": "azurerm_postgresql_flexible_server",
+                "change": {"actions": ["delete", "create"], "replace_paths": [["zone"]]},
+            },
+            {
+                "address": "azurerm_key_vault_key.keys-primary_app-key_1CBE9C94",
+                "type": "azurerm_key_vault_key",
+                "change": {"actions": ["delete"]},
+            },
+            {
+                "address": "azurerm_monitor_metric_alert.cpu",
+                "type": "azurerm_monitor_metric_alert",
+                "change": {"actions": ["delete", "create"], "replace_paths": [["scopes", 0]]},
+            },
+            {"address": "x.y", "type": "x", "change": {"actions": ["no-op"]}},
+        ]
+    }
+    summary = summarize(plan, "0" * 64)
+    assert [c.address for c in summary.blocked] == [
+        "azurerm_postgresql_flexible_server.server_50DD9757",
+        "azurerm_key_vault_key.keys-primary_app-key_1CBE9C94",
+    ]
+    assert summary.replacements[1].replace_paths == ("scopes[0]",)
+    assert summary.headline() == "2 to add, 0 to change, 3 to destroy"
