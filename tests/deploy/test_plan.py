@@ -28,6 +28,7 @@ def test_first_plan_adds_everything_and_writes_its_summary(
     data = json.loads(json_path.read_text())
     assert data["environment"] == "test"
     assert data["add"] == 2 and data["blocked"] == []
+    assert data["has_changes"] is True and data["detailed_exitcode"] == 2
     assert {c["address"] for c in data["changes"]} == {
         "terraform_data.server",
         "terraform_data.app",

@@ -96,7 +96,9 @@ class Deployment:
             Connector(conninfo, application_name="mapperdb deploy"), self.target.migrations
         )
 
-    def _summary(self, plan_file: Path, allowed: tuple[str, ...]) -> PlanSummary:
+    def _summary(
+        self, plan_file: Path, allowed: tuple[str, ...], exitcode: int | None = None
+    ) -> PlanSummary:
         summary = summarize(
             self.terraform.show(plan_file),
             file_sha256(plan_file),
@@ -104,7 +106,9 @@ class Deployment:
             protected=self.target.protected,
         )
         json_path, md_path = summary_paths(plan_file)
-        payload = {"environment": self.target.env, **summary.as_json()}
+        payload: dict[str, Any] = {"environment": self.target.env, **summary.as_json()}
+        if exitcode is not None:  # terraform plan -detailed-exitcode: 0 no changes, 2 changes
+            payload["detailed_exitcode"] = exitcode
         json_path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
         md_path.write_text(summary.markdown(f"Plan for {self.target.env}"), encoding="utf-8")
         return summary
@@ -113,13 +117,15 @@ class Deployment:
         """init, plan -out, the summary next to the plan, migrate plan; exit 1 when blocked."""
         steps = self.steps
         steps.run("terraform init", self.terraform.init, lambda _: "")
-        steps.run(
+        changed = steps.run(
             "terraform plan",
             lambda: self.terraform.plan(plan_file),
             lambda changed: f"saved {plan_file}" + ("" if changed else " (no changes)"),
         )
         summary = steps.run(
-            "plan summary", lambda: self._summary(plan_file, allowed), PlanSummary.headline
+            "plan summary",
+            lambda: self._summary(plan_file, allowed, 2 if changed else 0),
+            PlanSummary.headline,
         )
         assert summary is not None
         migrations = steps.run("migrate plan", self._migrate_plan, _describe_migrations)

@@ -112,6 +112,7 @@ class PlanSummary:
             "destroy": self.destroys,
             "changes": [c.as_json() for c in self.changes],
             "output_changes": list(self.output_changes),
+            "has_changes": self.has_changes,
             "blocked": [c.address for c in self.blocked],
             "allowed": sorted(self.allowed),
         }
