@@ -148,3 +148,17 @@ def test_summary_of_azure_types_protects_by_type() -> None:
     ]
     assert summary.replacements[1].replace_paths == ("scopes[0]",)
     assert summary.headline() == "2 to add, 0 to change, 3 to destroy"
+
+
+def test_plan_after_apply_has_no_changes_detailed_exitcode_0(
+    make_deployment: MakeDeployment, tmp_path: Path
+) -> None:
+    """What drift.yml reads: 0 means the infrastructure matches the configuration."""
+    deployment = make_deployment(protected={})
+    deployment.plan(tmp_path / "first")
+    deployment.terraform.apply(tmp_path / "first")
+    summary = deployment.plan(tmp_path / "again").summary
+    assert not summary.has_changes
+    assert summary.headline() == "0 to add, 0 to change, 0 to destroy"
+    data = json.loads(summary_paths(tmp_path / "again")[0].read_text())
+    assert data["detailed_exitcode"] == 0 and data["has_changes"] is False
