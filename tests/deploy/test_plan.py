@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from mapperdb.deploy.deployment import summary_paths
-from mapperdb.deploy.plan import summarize
+from mapperdb.deploy.plan import PROTECTED_TYPES, summarize
 from mapperdb.deploy.terraform import StalePlan, TerraformFailed
 from mapperdb.errors import FindingsError
-from tests.deploy.conftest import MakeDeployment, write_stack
+from tests.deploy.conftest import REPO, MakeDeployment, write_stack
 
 
 def test_first_plan_adds_everything_and_writes_its_summary(
@@ -162,3 +163,10 @@ def test_plan_after_apply_has_no_changes_detailed_exitcode_0(
     assert summary.headline() == "0 to add, 0 to change, 0 to destroy"
     data = json.loads(summary_paths(tmp_path / "again")[0].read_text())
     assert data["detailed_exitcode"] == 0 and data["has_changes"] is False
+
+
+def test_docs_list_exactly_the_protected_types() -> None:
+    doc = (REPO / "docs/infra.md").read_text()
+    section = doc[doc.index("## How a pipeline deploys") : doc.index("## checkov findings")]
+    rows = dict(re.findall(r"^\| `(azurerm_[a-z_]+)` \| (.+?) \|$", section, re.MULTILINE))
+    assert rows == dict(PROTECTED_TYPES)
