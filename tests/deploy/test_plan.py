@@ -11,7 +11,7 @@ import pytest
 from mapperdb.deploy.deployment import summary_paths
 from mapperdb.deploy.plan import PROTECTED_TYPES, summarize
 from mapperdb.deploy.terraform import StalePlan, TerraformFailed
-from mapperdb.errors import FindingsError
+from mapperdb.errors import EnvironmentProblem, FindingsError
 from tests.deploy.conftest import REPO, MakeDeployment, write_stack
 
 
@@ -112,13 +112,31 @@ def test_stale_plan_is_refused_in_one_line(
 def test_terraform_error_is_its_first_error_line(
     make_deployment: MakeDeployment, workdir: Path, tmp_path: Path
 ) -> None:
-    (workdir / "cdk.tf.json").write_text('{"resource": {"no_such_thing": {"x": {}}}}')
+    stack = {"output": {"broken": {"value": "${terraform_data.nowhere.id}"}}}
+    (workdir / "cdk.tf.json").write_text(json.dumps(stack))
+    deployment = make_deployment()
+    deployment.terraform.init()
     with pytest.raises(TerraformFailed) as caught:
-        deployment = make_deployment()
-        deployment.terraform.init()
         deployment.terraform.plan(tmp_path / "p")
+    assert caught.value.message == (
+        f"terraform plan in {workdir}: Reference to undeclared resource: "
+        'A managed resource "terraform_data" "nowhere" has not been declared in the root module.'
+    )
+    assert caught.value.exit_code == 1
+
+
+def test_failed_init_is_an_environment_problem(
+    make_deployment: MakeDeployment, workdir: Path
+) -> None:
+    stack = {"terraform": {"backend": {"local": {"no_such_setting": "x"}}}}
+    (workdir / "cdk.tf.json").write_text(json.dumps(stack))
+    with pytest.raises(EnvironmentProblem) as caught:
+        make_deployment().terraform.init()
+    assert caught.value.exit_code == 2
     assert "\n" not in caught.value.message
-    assert caught.value.message.startswith("terraform ")
+    assert caught.value.message.startswith(f"terraform init in {workdir}: ")
+    assert "no_such_setting" in caught.value.message
+    assert caught.value.message.endswith("the state backend ([backend] of the environment file)")
 
 
 def test_summary_of_azure_types_protects_by_type() -> None:

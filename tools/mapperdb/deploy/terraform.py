@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ TERRAFORM_ENV = "MAPPERDB_TERRAFORM"  # a binary to use instead of the one on PA
 INSTALL_HINT = "install Terraform 1.11+ (https://developer.hashicorp.com/terraform/install)"
 # Non-interactive, no telemetry call home, and output that says "run terraform apply" less.
 AUTOMATION_ENV = {"TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
+_SOURCE_LINE = re.compile(r"^\d+:|^[├└│]")  # "  12: resource ..." and its markers
 
 
 class TerraformFailed(FindingsError):
@@ -45,15 +47,29 @@ def find_terraform() -> Path:
 
 
 def first_error(output: str) -> str:
-    """Terraform's first ``Error: ...`` line with the sentence after it, else the last line."""
+    """Terraform's first ``Error: summary`` with its explanation paragraph, else the last line.
+
+    Between the two Terraform prints where (``on FILE line N``) and the source lines; skipped.
+    """
     lines = [line.strip().lstrip("│╷╵").strip() for line in output.splitlines()]
-    lines = [line for line in lines if line]
     for index, line in enumerate(lines):
-        if line.startswith("Error: "):
-            detail = lines[index + 1] if index + 1 < len(lines) else ""
-            detail = "" if detail.startswith(("Error: ", "on ")) else detail
-            return f"{line.removeprefix('Error: ')}" + (f": {detail}" if detail else "")
-    return lines[-1] if lines else "no output"
+        if not line.startswith("Error: "):
+            continue
+        summary = line.removeprefix("Error: ")
+        paragraph: list[str] = []
+        for text in lines[index + 1 :]:
+            if text.startswith(("Error: ", "Warning: ")):
+                break
+            if not text:
+                if paragraph:
+                    break
+                continue
+            if not paragraph and (text.startswith("on ") or _SOURCE_LINE.match(text)):
+                continue
+            paragraph.append(text)
+        return summary + (f": {' '.join(paragraph)}" if paragraph else "")
+    rest = [line for line in lines if line]
+    return rest[-1] if rest else "no output"
 
 
 @dataclass
@@ -84,7 +100,7 @@ class Terraform:
                 f"terraform {args[0]} ran longer than {self.timeout_s:.0f} s in {self.workdir}"
             ) from None
         if done.returncode not in ok:
-            message = first_error(done.stderr + "\n" + done.stdout)
+            message = first_error(done.stderr if "Error: " in done.stderr else done.stdout)
             if message.startswith("Saved plan is stale"):
                 raise StalePlan(f"terraform {args[0]} in {self.workdir}: {message}")
             raise TerraformFailed(f"terraform {args[0]} in {self.workdir}: {message}")
@@ -96,7 +112,14 @@ class Terraform:
             raise EnvironmentProblem(
                 f"{self.workdir}: no Terraform configuration; run mapperdb synth --env NAME first"
             )
-        self._run("init", "-input=false", "-no-color")
+        try:
+            self._run("init", "-input=false", "-no-color")
+        except TerraformFailed as exc:
+            # Mostly the backend: no Azure login, no access to the state container.
+            raise EnvironmentProblem(
+                f"{exc.message}; check the Azure login (az login, or ARM_USE_OIDC in CI) and "
+                "the state backend ([backend] of the environment file)"
+            ) from None
 
     def plan(self, out: Path | None = None) -> bool:
         """Plan (saved to ``out`` when given); True when it would change anything."""
