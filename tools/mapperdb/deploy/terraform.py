@@ -22,6 +22,8 @@ TERRAFORM_ENV = "MAPPERDB_TERRAFORM"  # a binary to use instead of the one on PA
 INSTALL_HINT = "install Terraform 1.11+ (https://developer.hashicorp.com/terraform/install)"
 # Non-interactive, no telemetry call home, and output that says "run terraform apply" less.
 AUTOMATION_ENV = {"TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
+# Wait for another run's state lock (a drift check, a queued deploy) instead of failing at once.
+LOCK_TIMEOUT = "-lock-timeout=5m"
 _SOURCE_LINE = re.compile(r"^\d+:|^[├└│]")  # "  12: resource ..." and its markers
 
 
@@ -123,7 +125,7 @@ class Terraform:
 
     def plan(self, out: Path | None = None) -> bool:
         """Plan (saved to ``out`` when given); True when it would change anything."""
-        args = ["plan", "-input=false", "-no-color", "-detailed-exitcode"]
+        args = ["plan", "-input=false", "-no-color", "-detailed-exitcode", LOCK_TIMEOUT]
         if out is not None:
             args.append(f"-out={out.resolve()}")
         done = self._run(*args, ok=(0, 2))
@@ -136,7 +138,9 @@ class Terraform:
 
     def apply(self, plan: Path) -> None:
         """Apply exactly the saved plan; Terraform refuses one made against another state."""
-        self._run("apply", "-input=false", "-no-color", "-auto-approve", str(plan.resolve()))
+        self._run(
+            "apply", "-input=false", "-no-color", "-auto-approve", LOCK_TIMEOUT, str(plan.resolve())
+        )
 
     def outputs(self) -> dict[str, Any]:
         """The state's outputs, name -> value (empty before the first apply)."""
