@@ -188,3 +188,19 @@ def test_docs_list_exactly_the_protected_types() -> None:
     section = doc[doc.index("## How a pipeline deploys") : doc.index("## checkov findings")]
     rows = dict(re.findall(r"^\| `(azurerm_[a-z_]+)` \| (.+?) \|$", section, re.MULTILINE))
     assert rows == dict(PROTECTED_TYPES)
+
+
+def test_plan_swapped_after_review_is_refused(
+    make_deployment: MakeDeployment, workdir: Path, tmp_path: Path
+) -> None:
+    deployment = make_deployment(protected={})
+    reviewed = tmp_path / "tfplan"
+    deployment.plan(reviewed)
+    deployment.plan(tmp_path / "other")
+    reviewed.write_bytes((tmp_path / "other").read_bytes())  # same name, different plan
+    with pytest.raises(FindingsError, match=r"is not the plan its summary tfplan\.summary\.json"):
+        deployment.apply(reviewed)
+    assert (
+        not (workdir / "terraform.tfstate").exists()
+        or "terraform_data" not in (workdir / "terraform.tfstate").read_text()
+    )

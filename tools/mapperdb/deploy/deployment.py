@@ -149,8 +149,10 @@ class Deployment:
                 f"no saved plan at {plan_file}; make one with mapperdb deploy --env "
                 f"{self.target.env} --dry-run (apply only applies a reviewed plan)"
             )
+        sha = file_sha256(plan_file)
+        _same_as_reviewed(plan_file, sha)
         steps = self.steps
-        steps.state = ResumeState.load(self.target.workdir / STATE_FILE, file_sha256(plan_file))
+        steps.state = ResumeState.load(self.target.workdir / STATE_FILE, sha)
         # Not recorded: a fresh runner has no .terraform directory even when the plan is applied.
         steps.run("terraform init", self.terraform.init, lambda _: "", record=False)
         summary = steps.run(
@@ -186,6 +188,19 @@ class Deployment:
                 ) from None
             return "already applied by an earlier run (the state matches the configuration)"
         return "applied"
+
+
+def _same_as_reviewed(plan_file: Path, sha: str) -> None:
+    """The plan next to its summary must be the one the summary (what reviewers read) describes."""
+    json_path = summary_paths(plan_file)[0]
+    if not json_path.is_file():
+        return
+    reviewed = json.loads(json_path.read_text(encoding="utf-8")).get("plan_sha256")
+    if reviewed != sha:
+        raise FindingsError(
+            f"{plan_file} (sha256 {sha[:12]}) is not the plan its summary {json_path.name} "
+            f"describes ({str(reviewed)[:12]}); apply only the plan that was reviewed"
+        )
 
 
 def _verify(runner: Runner) -> str:
