@@ -20,15 +20,25 @@ MIGRATIONS = REPO / "sql" / "migrations"
 PROTECT_TEST_TYPE = {"terraform_data": "stands for the server in these tests"}
 
 
-def write_stack(workdir: Path, server_generation: str = "1", app_setting: str = "a") -> None:
+def write_stack(
+    workdir: Path,
+    server_generation: str = "1",
+    app_setting: str = "a",
+    *,
+    prevent_destroy: bool = False,
+) -> None:
     """A stack in JSON like the synthesized ones: changing ``server_generation`` replaces
-    ``terraform_data.server`` (triggers_replace), changing ``app_setting`` updates ``app``."""
+    ``terraform_data.server`` (triggers_replace), changing ``app_setting`` updates ``app``;
+    ``prevent_destroy`` is the lifecycle flag the infra stacks set on protected resources."""
     workdir.mkdir(parents=True, exist_ok=True)
+    server: dict[str, object] = {"input": "server", "triggers_replace": [server_generation]}
+    if prevent_destroy:
+        server["lifecycle"] = {"prevent_destroy": True}
     stack = {
         "terraform": {"backend": {"local": {"path": "terraform.tfstate"}}},
         "resource": {
             "terraform_data": {
-                "server": {"input": "server", "triggers_replace": [server_generation]},
+                "server": server,
                 "app": {"input": app_setting},
             }
         },

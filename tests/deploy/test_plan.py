@@ -204,3 +204,22 @@ def test_plan_swapped_after_review_is_refused(
         not (workdir / "terraform.tfstate").exists()
         or "terraform_data" not in (workdir / "terraform.tfstate").read_text()
     )
+
+
+def test_prevent_destroy_in_the_stack_refuses_before_any_summary(
+    make_deployment: MakeDeployment, workdir: Path, tmp_path: Path
+) -> None:
+    """Two layers: the stack's lifecycle.prevent_destroy makes Terraform refuse the plan itself;
+    --allow-replace cannot override that, only a reviewed change of the stack can."""
+    write_stack(workdir, prevent_destroy=True)
+    deployment = make_deployment()
+    deployment.plan(tmp_path / "first")
+    deployment.terraform.apply(tmp_path / "first")
+    write_stack(workdir, server_generation="2", prevent_destroy=True)
+    with pytest.raises(TerraformFailed) as caught:
+        deployment.plan(tmp_path / "second", ("terraform_data.server",))
+    assert "\n" not in caught.value.message
+    assert caught.value.message.startswith(
+        f"terraform plan in {workdir}: Instance cannot be destroyed: Resource "
+        "terraform_data.server has lifecycle.prevent_destroy set"
+    )
