@@ -122,3 +122,19 @@ def test_smoke_check_names_a_missing_role(empty_db: Database) -> None:
     assert "role mapper_nobody is missing" in caught.value.message
     assert "role mapper_app" not in caught.value.message
     assert "no tenant tables in schema mapper" in caught.value.message
+
+
+def test_migrations_only_change_applies_an_empty_plan(
+    make_deployment: MakeDeployment, db: Database, tmp_path: Path
+) -> None:
+    """The common deploy: no infrastructure change, the migrations are what moves."""
+    first = make_deployment(conninfo=db.admin_conninfo, protected={})
+    first.plan(tmp_path / "first")
+    first.apply(tmp_path / "first")
+    second = make_deployment(conninfo=db.admin_conninfo, protected={})
+    report = second.plan(tmp_path / "second")
+    assert not report.summary.has_changes and report.migrations == ()
+    second.apply(tmp_path / "second")
+    details = {r.name: (r.status, r.detail) for r in second.steps.results}
+    assert details["terraform apply"] == ("done", "applied")
+    assert details["migrate up"] == ("done", "0 migration(s) applied")
