@@ -26,6 +26,7 @@ def write_stack(
     app_setting: str = "a",
     *,
     prevent_destroy: bool = False,
+    outputs: dict[str, str] | None = None,
 ) -> None:
     """A stack in JSON like the synthesized ones: changing ``server_generation`` replaces
     ``terraform_data.server`` (triggers_replace), changing ``app_setting`` updates ``app``;
@@ -42,7 +43,10 @@ def write_stack(
                 "app": {"input": app_setting},
             }
         },
-        "output": {"server_id": {"value": "${terraform_data.server.id}"}},
+        "output": {
+            "server_id": {"value": "${terraform_data.server.id}"},
+            **{name: {"value": value} for name, value in (outputs or {}).items()},
+        },
     }
     (workdir / "cdk.tf.json").write_text(json.dumps(stack, indent=2))
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from mapperdb.db import Connector
 from mapperdb.deploy.deployment import STATE_FILE
@@ -15,7 +16,7 @@ from mapperdb.deploy.smoke import EXPECTED_ROLES, smoke_check
 from mapperdb.errors import FindingsError
 from mapperdb.migrate.runner import MigrationFailed
 from tests.conftest import Database
-from tests.deploy.conftest import MIGRATIONS, MakeDeployment
+from tests.deploy.conftest import MIGRATIONS, MakeDeployment, write_stack
 
 BROKEN = "0900_deploy_probe"
 
@@ -138,3 +139,23 @@ def test_migrations_only_change_applies_an_empty_plan(
     details = {r.name: (r.status, r.detail) for r in second.steps.results}
     assert details["terraform apply"] == ("done", "applied")
     assert details["migrate up"] == ("done", "0 migration(s) applied")
+
+
+def test_smoke_check_goes_through_the_endpoints_the_stack_outputs(
+    make_deployment: MakeDeployment, db: Database, workdir: Path, tmp_path: Path
+) -> None:
+    """The endpoint outputs name hosts; here both name the one local server, which is a
+    primary: right for the read-write endpoint, wrong for the read-only one."""
+    host = str(conninfo_to_dict(db.admin_conninfo)["host"])
+    write_stack(workdir, outputs={"read_write_endpoint": host})
+    deployment = make_deployment(conninfo=db.admin_conninfo, protected={})
+    deployment.plan(tmp_path / "first")
+    deployment.apply(tmp_path / "first")
+    smoke = next(r for r in deployment.steps.results if r.name == "smoke check")
+    assert smoke.detail.endswith("endpoints ok: primary, read_write_endpoint")
+
+    write_stack(workdir, outputs={"read_write_endpoint": host, "read_only_endpoint": host})
+    again = make_deployment(conninfo=db.admin_conninfo, protected={})
+    again.plan(tmp_path / "second")
+    with pytest.raises(FindingsError, match="expected a read-only replica, but it accepts writes"):
+        again.apply(tmp_path / "second")

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from psycopg.conninfo import make_conninfo
+
 from mapperdb.db import Connector
 from mapperdb.deploy.plan import PROTECTED_TYPES, PlanSummary, file_sha256, summarize
 from mapperdb.deploy.smoke import smoke_check
@@ -27,6 +29,8 @@ from mapperdb.platform import APP_DATABASE
 STATE_FILE = ".mapperdb-deploy-state.json"
 DEFAULT_PLAN = "tfplan"
 FQDN_OUTPUT = "server_fqdn"
+# Outputs naming the virtual endpoint's hosts -> whether that endpoint must be a replica.
+ENDPOINT_OUTPUTS = {"read_write_endpoint": False, "read_only_endpoint": True}
 
 
 def policy_findings(stack_file: Path) -> list[Finding]:
@@ -174,8 +178,22 @@ class Deployment:
         runner = self._runner(conninfo)
         steps.run("migrate up", runner.up, lambda done: f"{len(done)} migration(s) applied")
         steps.run("migrate verify", lambda: _verify(runner), str)
-        steps.run("smoke check", lambda: smoke_check(runner.connector), lambda r: r.describe())
+        steps.run("smoke check", lambda: self._smoke(conninfo), str)
         return summary
+
+    def _smoke(self, conninfo: str) -> str:
+        """The primary, then every endpoint the stack outputs, each as the deployer."""
+        outputs = self.terraform.outputs()
+        checked = [smoke_check(Connector(conninfo, application_name="mapperdb deploy"))]
+        names = ["primary"]
+        for output, replica in ENDPOINT_OUTPUTS.items():
+            host = outputs.get(output)
+            if host:
+                endpoint = make_conninfo(conninfo, host=str(host))
+                connector = Connector(endpoint, application_name="mapperdb deploy")
+                checked.append(smoke_check(connector, replica=replica))
+                names.append(output)
+        return f"{checked[0].describe()}; endpoints ok: {', '.join(names)}"
 
     def _apply(self, plan_file: Path) -> str:
         try:

@@ -1,6 +1,10 @@
 """After migrations: can we connect, is row-level security forced on every tenant table, and do
 the group roles the application and people log in through exist.
 
+Each endpoint is checked on its own: the primary, and the virtual endpoint's read-write and
+read-only names when the stack outputs them (``read_write_endpoint``, ``read_only_endpoint``),
+which must answer as a primary and as a replica respectively.
+
 A tenant table is any table of schema ``mapper`` with a ``tenant_id`` column (partitions are
 checked through their parent, which is what queries go through), found in the catalog rather
 than listed here, so a new tenant table is covered the day its migration lands.
@@ -36,6 +40,7 @@ class SmokeResult:
     user: str
     tenant_tables: tuple[str, ...]
     roles: tuple[str, ...]
+    in_recovery: bool = False
 
     def describe(self) -> str:
         return (
@@ -44,12 +49,21 @@ class SmokeResult:
         )
 
 
-def smoke_check(connector: Connector, roles: tuple[str, ...] = EXPECTED_ROLES) -> SmokeResult:
-    """Raise :class:`FindingsError` naming every problem; return what was checked."""
+def smoke_check(
+    connector: Connector,
+    roles: tuple[str, ...] = EXPECTED_ROLES,
+    *,
+    replica: bool | None = None,
+) -> SmokeResult:
+    """Raise :class:`FindingsError` naming every problem; return what was checked.
+
+    ``replica``: True, the endpoint must be read-only (in recovery); False, it must accept
+    writes; None, either.
+    """
     with connector.connect() as conn:
-        version, user = conn.execute(
-            "select current_setting('server_version'), current_user"
-        ).fetchone() or ("", "")
+        version, user, in_recovery = conn.execute(
+            "select current_setting('server_version'), current_user, pg_catalog.pg_is_in_recovery()"
+        ).fetchone() or ("", "", False)
         tables = conn.execute(_TENANT_TABLES, (SCHEMA,)).fetchall()
         present = {
             row[0]
@@ -59,6 +73,12 @@ def smoke_check(connector: Connector, roles: tuple[str, ...] = EXPECTED_ROLES) -
             )
         }
     problems = [f"role {role} is missing" for role in roles if role not in present]
+    if replica is not None and bool(in_recovery) != replica:
+        problems.append(
+            "expected a read-only replica, but it accepts writes"
+            if replica
+            else "expected the read-write primary, but it is in recovery (a replica)"
+        )
     if not tables:
         problems.append(f"no tenant tables in schema {SCHEMA}")
     problems += [
@@ -69,4 +89,5 @@ def smoke_check(connector: Connector, roles: tuple[str, ...] = EXPECTED_ROLES) -
     ]
     if problems:
         raise FindingsError(f"smoke check of {describe(connector.conninfo)}: {'; '.join(problems)}")
-    return SmokeResult(str(version), str(user), tuple(name for name, _, _ in tables), roles)
+    names = tuple(name for name, _, _ in tables)
+    return SmokeResult(str(version), str(user), names, roles, bool(in_recovery))
