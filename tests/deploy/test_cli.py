@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -9,7 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
+from mapperdb.db import wants_entra_token
+from mapperdb.deploy.cli import ENTRA_ADMIN_TYPE, entra_user
 from mapperdb.deploy.deployment import Deployment, Target
 from mapperdb.deploy.steps import Steps
 from mapperdb.deploy.terraform import Terraform
@@ -123,3 +127,29 @@ def test_validate_only_passes_without_credentials() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("prod: valid (environment file, synth, policy)")
     assert "ok policy (" in done.stderr
+
+
+def test_dsn_from_outputs_uses_the_stacks_entra_admin_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No DATABASE_URL: the primary from the server_fqdn output, as the Entra admin group the
+    deploying identity belongs to, with a token for password (sslmode=require)."""
+    stack = tmp_path / "cdk.tf.json"
+    admin = {"principal_name": "lmdb-prod-admins", "principal_type": "Group"}
+    stack.write_text(json.dumps({"resource": {ENTRA_ADMIN_TYPE: {"server_entra-admin": admin}}}))
+    user = entra_user(stack)
+    assert user == "lmdb-prod-admins"
+    target = Target(env="prod", workdir=tmp_path, migrations=MIGRATIONS, entra_user=user)
+    fqdn = "lmdb-prod-pg.postgres.database.azure.com"
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    conninfo = target.database({"server_fqdn": fqdn})
+    assert target.database({}) is None  # no server yet
+    assert conninfo is not None
+    assert conninfo_to_dict(conninfo) == {
+        "host": fqdn,
+        "port": "5432",
+        "dbname": "mapper",
+        "user": "lmdb-prod-admins",
+        "sslmode": "require",
+    }
+    assert wants_entra_token(conninfo)

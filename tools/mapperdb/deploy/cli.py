@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -22,27 +23,28 @@ from mapperdb.deploy.plan import PlanSummary
 from mapperdb.deploy.steps import Steps
 from mapperdb.errors import ConfigError, FindingsError
 from mapperdb.findings import Severity, has_errors
-from mapperdb.infra.synth import STACK_FILE, STACKS_DIR, repo_root
 from mapperdb.report import ToolInfo, render
 
+# Where `cdktf synth` and `mapperdb synth` write (cdktf.json); mapperdb.infra, which imports the
+# infra code, is imported only when a command needs it, so this module imports without CDKTF.
 OUTDIR = "cdktf.out"
+STACKS = f"{OUTDIR}/stacks"
+STACK_FILE = "cdk.tf.json"
 MIGRATIONS = "sql/migrations"
+ENTRA_ADMIN_TYPE = "azurerm_postgresql_flexible_server_active_directory_administrator"
 
 
 def _validate(root: Path, env: str, steps: Steps) -> Path:
-    """Environment file, synth, policy; no cloud, no credentials. Returns the stack file."""
-    from mapper_infra.config import load_environments
+    """Environment file, synth, policy; no cloud, no credentials. Returns the stack file.
+
+    ``synth`` validates the environment file before the slow import, so a broken file stops
+    here in a second with one line naming the field.
+    """
     from mapperdb.infra.synth import synth
 
-    environments = root / "infra/environments"
-    steps.run(
-        "environment file",
-        lambda: load_environments(environments, [env]),
-        lambda _: f"{environments.relative_to(root)}/{env}.toml is valid",
-    )
     paths = steps.run(
-        "synth",
-        lambda: synth([env], root / OUTDIR, environments),
+        "environment file + synth",
+        lambda: synth([env], root / OUTDIR, root / "infra/environments"),
         lambda p: str(Path(os.path.relpath(p[env]))),
     )
     assert paths is not None
@@ -63,11 +65,16 @@ def _validate(root: Path, env: str, steps: Steps) -> Path:
     return paths[env]
 
 
-def _entra_user(root: Path, env: str) -> str:
-    from mapper_infra.config import load_environments
-
-    (environment,) = load_environments(root / "infra/environments", [env])
-    return environment.server.entra_admin.principal_name
+def entra_user(stack_file: Path) -> str | None:
+    """The server's Entra admin group, read from the stack that is deployed (the reviewed
+    artifact), not from today's environment file."""
+    try:
+        stack = json.loads(stack_file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{stack_file}: not a synthesized stack: {exc}") from None
+    admins = (stack.get("resource") or {}).get(ENTRA_ADMIN_TYPE) or {}
+    names = [str(a["principal_name"]) for a in admins.values() if a.get("principal_name")]
+    return names[0] if names else None
 
 
 def _print_plan(report: PlanReport, allowed: tuple[str, ...]) -> None:
@@ -114,7 +121,7 @@ def _print_summary(env: str, summary: PlanSummary, steps: Steps, target: str) ->
     "plan_file",
     type=click.Path(dir_okay=False, path_type=Path),
     help=f"The saved plan: written by --dry-run, applied otherwise "
-    f"[default: {OUTDIR}/{STACKS_DIR}/ENV/{DEFAULT_PLAN}].",
+    f"[default: {STACKS}/ENV/{DEFAULT_PLAN}].",
 )
 @click.option(
     "--allow-replace",
@@ -148,9 +155,11 @@ def deploy(
         raise ConfigError("--validate-only and --dry-run exclude each other; choose one")
     if validate_only and (plan_file or allowed):
         raise ConfigError("--validate-only takes neither --plan nor --allow-replace")
+    from mapperdb.infra.synth import repo_root
+
     root = repo_root()
     steps = Steps()
-    workdir = root / OUTDIR / STACKS_DIR / env
+    workdir = root / STACKS / env
     plan_path = plan_file or workdir / DEFAULT_PLAN
     if validate_only or dry_run:
         _validate(root, env, steps)
@@ -166,7 +175,7 @@ def deploy(
         env=env,
         workdir=workdir,
         migrations=root / MIGRATIONS,
-        entra_user=_entra_user(root, env),
+        entra_user=entra_user(workdir / STACK_FILE),
     )
     deployment = Deployment.for_target(target, steps)
     if dry_run:
