@@ -11,7 +11,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from mapperdb.db import Connector
-from mapperdb.deploy.deployment import STATE_FILE
+from mapperdb.deploy.deployment import STATE_FILE, summary_paths
 from mapperdb.deploy.smoke import EXPECTED_ROLES, smoke_check
 from mapperdb.errors import FindingsError
 from mapperdb.migrate.runner import MigrationFailed
@@ -59,6 +59,8 @@ def test_apply_then_migrations_verify_and_smoke(
     assert all(r.status == "done" for r in deployment.steps.results)
     assert any(line.startswith("ok smoke check (") and "RLS forced on" in line for line in lines)
     assert len(_applied_versions(empty_db.admin_conninfo)) == len(report.migrations)
+    # The reviewed summary next to the plan is left as the plan job wrote it.
+    assert json.loads(summary_paths(tmp_path / "tfplan")[0].read_text())["detailed_exitcode"] == 2
     table = "\n".join(deployment.steps.table())
     assert "migrate up" in table and "total" in table
 

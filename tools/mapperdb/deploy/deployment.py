@@ -100,25 +100,31 @@ class Deployment:
             Connector(conninfo, application_name="mapperdb deploy"), self.target.migrations
         )
 
-    def _summary(
-        self, plan_file: Path, allowed: tuple[str, ...], exitcode: int | None = None
-    ) -> PlanSummary:
-        summary = summarize(
+    def _summary(self, plan_file: Path, allowed: tuple[str, ...]) -> PlanSummary:
+        return summarize(
             self.terraform.show(plan_file),
             file_sha256(plan_file),
             allowed=allowed,
             protected=self.target.protected,
         )
+
+    def _write_summary(self, plan_file: Path, summary: PlanSummary, exitcode: int) -> None:
         json_path, md_path = summary_paths(plan_file)
         payload: dict[str, Any] = {"environment": self.target.env, **summary.as_json()}
-        if exitcode is not None:  # terraform plan -detailed-exitcode: 0 no changes, 2 changes
-            payload["detailed_exitcode"] = exitcode
+        payload["detailed_exitcode"] = exitcode  # terraform plan: 0 no changes, 2 changes
         json_path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
         md_path.write_text(summary.markdown(f"Plan for {self.target.env}"), encoding="utf-8")
+
+    def _reviewed_summary(
+        self, plan_file: Path, allowed: tuple[str, ...], exitcode: int
+    ) -> PlanSummary:
+        summary = self._summary(plan_file, allowed)
+        self._write_summary(plan_file, summary, exitcode)
         return summary
 
     def plan(self, plan_file: Path, allowed: tuple[str, ...] = ()) -> PlanReport:
-        """init, plan -out, the summary next to the plan, migrate plan; exit 1 when blocked."""
+        """init, plan -out, the summary next to the plan, migrate plan (the caller refuses a
+        report whose summary is ``blocked``)."""
         steps = self.steps
         steps.run("terraform init", self.terraform.init, lambda _: "")
         changed = steps.run(
@@ -128,7 +134,7 @@ class Deployment:
         )
         summary = steps.run(
             "plan summary",
-            lambda: self._summary(plan_file, allowed, 2 if changed else 0),
+            lambda: self._reviewed_summary(plan_file, allowed, 2 if changed else 0),
             PlanSummary.headline,
         )
         assert summary is not None
