@@ -223,3 +223,23 @@ def test_prevent_destroy_in_the_stack_refuses_before_any_summary(
         f"terraform plan in {workdir}: Instance cannot be destroyed: Resource "
         "terraform_data.server has lifecycle.prevent_destroy set"
     )
+
+
+def test_dry_run_output_lists_changes_migrations_and_unused_allowances(
+    make_deployment: MakeDeployment, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mapperdb.deploy.cli import _print_plan
+
+    report = make_deployment(protected={}).plan(tmp_path / "tfplan", ("terraform_data.gone",))
+    _print_plan(report, ("terraform_data.gone",))
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("plan ") and out[0].endswith(": 2 to add, 0 to change, 0 to destroy")
+    assert "  create  terraform_data.app" in out and "  create  terraform_data.server" in out
+    assert (
+        "note: --allow-replace terraform_data.gone: this plan neither replaces nor destroys it"
+        in out
+    )
+    assert "migrations: no server yet; every migration runs after the apply" in out
+    assert out[-1] == (
+        f"summary: {tmp_path / 'tfplan.summary.json'} and {tmp_path / 'tfplan.summary.md'}"
+    )
