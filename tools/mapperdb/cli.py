@@ -52,6 +52,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "analyze",
         "Analyze a live database: statements, verified index advice, vacuum, partitions.",
     ),
+    "deploy": (
+        "mapperdb.deploy.cli",
+        "deploy",
+        "Validate, plan, or apply a reviewed plan and migrate one environment.",
+    ),
 }
 
 
