@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from mapperdb.errors import ConfigError
-from mapperdb.migrate.files import MigrationSyntaxError, checksum, load_migrations, load_script
+from mapperdb.migrate.files import MigrationSyntaxError, checksum, load_migrations, read_file
+from mapperdb.migrate.runner import concurrent_index
 
 from .helpers import write
 
@@ -56,7 +57,7 @@ def test_directives_are_read_from_the_header(tmp_path: Path) -> None:
         "-- mapperdb:statement-timeout 2h\n-- mapperdb:lock-retries 9\nselect 1;\n"
         "-- mapperdb:lock-timeout 1s\n"  # after the first statement: not a header any more
     )
-    d = load_script(path).directives
+    d = read_file(path).directives
     assert (d.transaction, d.lock_timeout, d.statement_timeout, d.lock_retries) == (
         False,
         "250ms",
@@ -81,10 +82,10 @@ def test_bad_directives_name_file_and_line(
     path = tmp_path / "0001_x.up.sql"
     path.write_text(header)
     if message is None:
-        assert load_script(path).directives.transaction
+        assert read_file(path).directives.transaction
         return
     with pytest.raises(ConfigError, match=message) as info:
-        load_script(path)
+        _ = read_file(path).directives
     assert str(path) + ":" in info.value.message
 
 
@@ -102,14 +103,14 @@ def test_statements_are_split_by_postgres_parser_with_lines(tmp_path: Path) -> N
         "-- header\ncreate table a (id bigint);\n\ndo $$ begin perform 1; end $$;\n"
         "create index concurrently if not exists a_id_ix on public.a (id);\n"
     )
-    statements = load_script(path).statements
+    statements = read_file(path).runnable
     assert [s.line for s in statements] == [2, 4, 5]
-    assert statements[2].concurrent_index == ("public", "a_id_ix")
-    assert statements[0].concurrent_index is None
+    assert concurrent_index(statements[2]) == ("public", "a_id_ix")
+    assert concurrent_index(statements[0]) is None
 
 
 def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "0001_x.up.sql"
     path.write_text("select 1;\n\ncreate tabel oops (id bigint);\n")
     with pytest.raises(MigrationSyntaxError, match=r"0001_x\.up\.sql:3: syntax error"):
-        _ = load_script(path).statements
+        _ = read_file(path).runnable
