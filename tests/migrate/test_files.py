@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from mapperdb.errors import ConfigError
-from mapperdb.migrate.files import MigrationSyntaxError, checksum, load_migrations, read_file
+from mapperdb.migrate.files import (
+    DEFAULT_PATTERN,
+    MigrationSyntaxError,
+    Name,
+    Pattern,
+    checksum,
+    load_migrations,
+    read_file,
+)
 from mapperdb.migrate.runner import concurrent_index
 
 from .helpers import write
@@ -114,3 +123,68 @@ def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
     path.write_text("select 1;\n\ncreate tabel oops (id bigint);\n")
     with pytest.raises(MigrationSyntaxError, match=r"0001_x\.up\.sql:3: syntax error"):
         _ = read_file(path).runnable
+
+
+@pytest.mark.parametrize(
+    ("template", "problem"),
+    [
+        ("{version}.sql", "needs {version} and {slug} once each"),
+        ("{version}_{slug}_{slug}.sql", "needs {version} and {slug} once each"),
+        ("{version}_{slug}.up", "must end with .sql"),
+        ("{version}_{name}.sql", "unknown placeholder {name}"),
+        ("../{version}_{slug}.sql", "must be relative"),
+    ],
+)
+def test_bad_patterns_are_named(template: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(problem)) as info:
+        Pattern.parse(template)
+    assert template in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("template", "relative", "name"),
+    [
+        (DEFAULT_PATTERN, "0007_add_x.down.sql", Name(7, "add_x", "down")),
+        (DEFAULT_PATTERN, "7_add_x.up.sql", None),
+        ("{version:14}_{slug}.sql", "20240101120000_init.sql", Name(20240101120000, "init", "up")),
+        ("{version:14}_{slug}.sql", "20240101_init.sql", None),
+        ("{version}_{slug}/{direction}.sql", "12_init/up.sql", Name(12, "init", "up")),
+        ("{version}_{slug}/{direction}.sql", "12_init.up.sql", None),
+    ],
+)
+def test_patterns_name_files(template: str, relative: str, name: Name | None) -> None:
+    assert Pattern.parse(template).name(relative) == name
+
+
+def test_one_folder_per_migration_loads_like_pairs(tmp_path: Path) -> None:
+    for version, slug in ((2, "second"), (1, "first")):
+        folder = tmp_path / f"{version:04d}_{slug}"
+        folder.mkdir()
+        (folder / "up.sql").write_text(f"select {version};\n")
+        (folder / "down.sql").write_text(f"select -{version};\n")
+    pattern = Pattern.parse("{version:4}_{slug}/{direction}.sql")
+    migrations = load_migrations(tmp_path, pattern)
+    assert [(m.label, m.up.path.name, m.down and m.down.path.name) for m in migrations] == [
+        ("0001_first", "up.sql", "down.sql"),
+        ("0002_second", "up.sql", "down.sql"),
+    ]
+    assert migrations[1].up.checksum == checksum("select 2;")
+
+
+def test_up_only_layout_has_no_down_files(tmp_path: Path) -> None:
+    (tmp_path / "20240101120000_init.sql").write_text("select 1;\n")
+    pattern = Pattern.parse("{version:14}_{slug}.sql")
+    [migration] = load_migrations(tmp_path, pattern)
+    assert (migration.version, migration.down) == (20240101120000, None)
+
+
+def test_statements_carry_offsets_and_the_suppressions_above_them(tmp_path: Path) -> None:
+    path = tmp_path / "0001_x.up.sql"
+    text = "-- why\nselect 1;\n-- mapperdb:allow LOCK001 reason: test\nselect 2; -- trailing\n"
+    path.write_text(text)
+    file = read_file(path)
+    first, second = file.statements
+    assert (first.index, first.line, text[first.start : first.end]) == (1, 2, "select 1")
+    assert (second.line, second.sql) == (4, "select 2")
+    assert [(a.rule, a.reason, a.line) for a in second.allows] == [("LOCK001", "test", 3)]
+    assert first.allows == []
