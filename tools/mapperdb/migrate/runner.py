@@ -130,13 +130,8 @@ class LockWaitTimeout(FindingsError):
     pass
 
 
-class RefusedMigration(FindingsError):
+class RefusedMigration(MigrationFailed):
     """A file the runner will not start, because running it could not keep its promises."""
-
-    def __init__(self, message: str, *, path: Path, line: int) -> None:
-        super().__init__(message)
-        self.path = path
-        self.line = line
 
 
 def check_runnable(step: Step) -> None:
