@@ -138,7 +138,7 @@ def lint(
         edits = {display_path(p): s for p, s in edited.items() if lset.is_migration(p)}
         if not mine and not edits:
             continue
-        mset = MigrationSet(lset.files(), mine | set(edits), edits, pattern.has_downs)
+        mset = MigrationSet(lset.files(), mine | set(edits), edits, pattern)
         findings.extend(engine.run(mset, stages))
         linted.extend(sorted(mine))
     return LintResult(settings.apply(sorted(set(findings))), linted)

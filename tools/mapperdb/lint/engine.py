@@ -15,7 +15,7 @@ from mapperdb.findings import Finding, Severity
 from mapperdb.lint.rule import Rule, SetContext, StatementContext
 from mapperdb.lint.rules import registry
 from mapperdb.lint.schema_model import Origin, Schema
-from mapperdb.migrate.files import Allow, MigrationFile
+from mapperdb.migrate.files import DEFAULT, Allow, MigrationFile, Pattern
 
 SYNTAX = "SYN001"
 DIRECTIVE = "HYG006"
@@ -42,7 +42,7 @@ class MigrationSet:
     files: list[MigrationFile]
     targets: set[str]  # display paths to report on
     edited: dict[str, str] = field(default_factory=dict)
-    downs_expected: bool = True  # the naming pattern has up and down files
+    pattern: Pattern = DEFAULT  # how the set's files are named
 
     @property
     def ups(self) -> list[MigrationFile]:
@@ -127,7 +127,7 @@ class Engine:
             hits.extend(self._statement_hits(pf, schema, index))
 
     def _set_hits(self, mset: MigrationSet, schema: Schema) -> list[Hit]:
-        ctx = SetContext(schema, mset.files, mset.edited, mset.downs_expected)
+        ctx = SetContext(schema, mset.files, mset.edited, mset.pattern)
         hits = []
         for rule in self.rules:
             for hit in rule.check_set(ctx):

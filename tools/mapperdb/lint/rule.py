@@ -16,7 +16,7 @@ from pglast import ast
 
 from mapperdb.findings import Severity
 from mapperdb.lint.schema_model import Origin, Schema, Table
-from mapperdb.migrate.files import MigrationFile, Statement
+from mapperdb.migrate.files import DEFAULT, MigrationFile, Pattern, Statement
 
 SETUP_NAME = "0001_setup"
 CHANGE_NAME = "0002_change"
@@ -95,7 +95,7 @@ class SetContext:
     schema: Schema  # after every up migration
     files: list[MigrationFile]
     edited: dict[str, str] = field(default_factory=dict)  # display path -> git status vs the base
-    downs_expected: bool = True  # the naming pattern has down files
+    pattern: Pattern = DEFAULT  # how the set's files are named
 
 
 class Rule:

@@ -37,7 +37,7 @@ class DownNotEmpty(Rule):
     )
 
     def check_set(self, ctx: SetContext) -> Iterator[SetHit]:
-        if not ctx.downs_expected:
+        if not ctx.pattern.has_downs:
             return  # the naming pattern has no down files (up-only layouts)
         downs = {(f.version, f.slug): f for f in ctx.files if f.direction == "down"}
         for up in ctx.files:
