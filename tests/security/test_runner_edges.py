@@ -82,6 +82,8 @@ def test_transaction_breaking_statement_is_refused_before_anything_runs(
     assert "no-transaction" in message or "remove it" in message
     assert tables(empty_db.admin_conninfo) == (None, None)
     assert history(empty_db.admin_conninfo) == []
+    planned = run_cli(empty_db.admin_conninfo, tmp_path, "plan")
+    assert (planned.returncode, planned.stderr) == (1, done.stderr)
 
 
 @pytest.mark.parametrize("statement", ["commit", "begin", "set role mapperadmin"])

@@ -245,7 +245,10 @@ class Runner:
         if direction is None:
             newest = max(applied, default=0)
             direction = "down" if to is not None and to < newest else "up"
-        return self._steps(migrations, applied, direction, to)
+        steps = self._steps(migrations, applied, direction, to)
+        for step in steps:
+            check_runnable(step)  # a plan that `up` would refuse is refused here too
+        return steps
 
     def _steps(
         self,
