@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
 import pytest
+from pglast import split
 
 from mapperdb.errors import ConfigError
 from mapperdb.migrate.files import (
@@ -18,6 +20,7 @@ from mapperdb.migrate.files import (
     read_file,
 )
 from mapperdb.migrate.runner import concurrent_index
+from tests.conftest import MIGRATIONS
 
 from .helpers import write
 
@@ -188,3 +191,18 @@ def test_statements_carry_offsets_and_the_suppressions_above_them(tmp_path: Path
     assert (second.line, second.sql) == (4, "select 2")
     assert [(a.rule, a.reason, a.line) for a in second.allows] == [("LOCK001", "test", 3)]
     assert first.allows == []
+
+
+def test_checksums_keep_the_values_history_recorded() -> None:
+    """History rows hold these values: the file model must never change how they are computed."""
+    text = "-- why\r\ncreate table a (id bigint);  \r\nselect 1;\t\n\n"
+    expected = hashlib.sha256(b"-- why\ncreate table a (id bigint);\nselect 1;").hexdigest()
+    assert checksum(text) == expected
+
+
+def test_statement_text_is_what_the_runner_always_recorded(tmp_path: Path) -> None:
+    """Partial rows hold a checksum over each statement's text, as pglast's split cut it."""
+    for path in sorted(MIGRATIONS.glob("*.sql")):
+        file = read_file(path)
+        old = [file.text[s] for s in split(file.text, with_parser=True, only_slices=True)]
+        assert [s.sql for s in file.runnable] == old, path.name
