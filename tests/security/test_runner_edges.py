@@ -47,6 +47,11 @@ def tables(conninfo: str) -> tuple[object, ...]:
     return tuple(row)
 
 
+def refused(exc: BaseException) -> bool:
+    """The runner's refusal (by name: the test must also run against runners without it)."""
+    return type(exc).__name__ == "RefusedMigration"
+
+
 @pytest.mark.parametrize(
     "statement",
     [
@@ -73,17 +78,30 @@ def test_transaction_breaking_statement_is_refused_before_anything_runs(
     empty_db: Database, tmp_path: Path, statement: str
 ) -> None:
     write(tmp_path, 1, "split", FIRST + statement + ";\n" + LAST, "select 1;\n")
-    done = run_cli(empty_db.admin_conninfo, tmp_path, "up")
-    assert done.returncode == 1, done.stderr
-    assert "Traceback" not in done.stderr
-    message = done.stderr.strip()
-    assert len(message.splitlines()) == 1
+    runner = Runner(Connector(empty_db.admin_conninfo), tmp_path)
+    with pytest.raises(MapperdbError) as info:
+        runner.up()
+    message = info.value.message
+    assert (refused(info.value), info.value.exit_code) == (True, 1)
     assert "0001_split.up.sql:2: refusing to run 0001_split (up), nothing was run" in message
     assert "no-transaction" in message or "remove it" in message
     assert tables(empty_db.admin_conninfo) == (None, None)
     assert history(empty_db.admin_conninfo) == []
-    planned = run_cli(empty_db.admin_conninfo, tmp_path, "plan")
-    assert (planned.returncode, planned.stderr) == (1, done.stderr)
+    with pytest.raises(MapperdbError) as info:
+        runner.plan()
+    assert refused(info.value)
+
+
+def test_refusal_on_the_command_line_is_one_line_exit_1(empty_db: Database, tmp_path: Path) -> None:
+    write(tmp_path, 1, "split", FIRST + "commit;\n" + LAST, "select 1;\n")
+    for command in ("up", "plan"):
+        done = run_cli(empty_db.admin_conninfo, tmp_path, command)
+        assert done.returncode == 1, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in done.stderr
+        assert lines[0].startswith("mapperdb: error: ")
+        assert "0001_split.up.sql:2: refusing to run 0001_split (up)" in lines[0]
+    assert tables(empty_db.admin_conninfo) == (None, None)
 
 
 @pytest.mark.parametrize("statement", ["commit", "begin", "set role mapperadmin"])
@@ -92,9 +110,8 @@ def test_no_transaction_file_is_refused_too(
 ) -> None:
     sql = "-- mapperdb:no-transaction\n" + FIRST + statement + ";\n" + LAST
     write(tmp_path, 1, "split", sql, "select 1;\n")
-    done = run_cli(empty_db.admin_conninfo, tmp_path, "up")
-    assert done.returncode == 1, done.stderr
-    assert "0001_split.up.sql:3: refusing to run" in done.stderr
+    with pytest.raises(MapperdbError, match=r"0001_split\.up\.sql:3: refusing to run"):
+        Runner(Connector(empty_db.admin_conninfo), tmp_path).up()
     assert tables(empty_db.admin_conninfo) == (None, None)
 
 
@@ -103,9 +120,8 @@ def test_refusal_holds_for_every_pending_file_before_the_first_runs(
 ) -> None:
     write(tmp_path, 1, "fine", FIRST, "drop table public.first_half;\n")
     write(tmp_path, 2, "split", "select 1;\ncommit;\n" + LAST, "select 1;\n")
-    done = run_cli(empty_db.admin_conninfo, tmp_path, "up")
-    assert done.returncode == 1
-    assert "0002_split.up.sql:2:" in done.stderr
+    with pytest.raises(MapperdbError, match=r"0002_split\.up\.sql:2: refusing to run"):
+        Runner(Connector(empty_db.admin_conninfo), tmp_path).up()
     assert tables(empty_db.admin_conninfo) == (None, None)
 
 

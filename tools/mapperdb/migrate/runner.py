@@ -306,13 +306,13 @@ class Runner:
             return [self._execute(conn, step) for step in steps]
 
     @contextmanager
-    def _privileges(self, conn: psycopg.Connection[Any] | None, verb: str) -> Iterator[None]:
+    def _privileges(self, conn: psycopg.Connection[Any], verb: str) -> Iterator[None]:
         """A login that may not touch the history table gets one line that says so."""
         try:
             yield
         except pgerrors.InsufficientPrivilege as exc:
             user = "this login"
-            if conn is not None and not conn.closed:
+            if not conn.closed:
                 if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                     conn.rollback()
                 row = conn.execute("select current_user").fetchone()
