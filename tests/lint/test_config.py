@@ -115,9 +115,9 @@ def test_rules_are_selected_ignored_and_regraded(
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ('pattern = "{version}.sql"\n', "pattern: Value error, migration file pattern"),
+        ('pattern = "{version}.sql"\n', "pattern: migration file pattern '{version}.sql': needs"),
         ("style = 'maybe'\n", "style: Input should be a valid boolean"),
-        ("colour = true\n", "colour: Extra inputs are not permitted"),
+        ("colour = true\n", "colour: Unexpected keyword argument"),
         ('severity = { LOCK001 = "fatal" }\n', "severity.LOCK001: Input should be"),
         ('ignore = ["NOPE001"]\n', "names unknown rule(s) NOPE001"),
     ],
