@@ -219,6 +219,10 @@ def test_json_format_prints_an_error_object_on_every_failure(
     assert missing.returncode == 2
     assert "does not exist" in json.loads(missing.stdout)["error"]["message"]
 
+    usage = run_cli(empty_db.admin_conninfo, tmp_path, "up", "--to", "-1", "--format", "json")
+    assert usage.returncode == 2
+    assert json.loads(usage.stdout)["error"]["kind"] == "UsageError"
+
 
 def test_runner_api_raises_the_environment_problem(
     empty_db: Database, tmp_path: Path, plain_login: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import sys
 from collections.abc import Callable
@@ -164,7 +165,28 @@ def emit(fmt: str, payload: dict[str, Any], text: str) -> None:
         click.echo(text)
 
 
-@click.group()
+def wants_json(args: list[str]) -> bool:
+    return "--format=json" in args or any(
+        a == "--format" and b == "json" for a, b in itertools.pairwise(args)
+    )
+
+
+class JsonErrorsGroup(click.Group):
+    """Usage errors of a sub-command (a bad ``--to``) are failures too: with ``--format json``
+    they are also a JSON error object on stdout."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        args = [*getattr(ctx, "_protected_args", ()), *ctx.args]  # invoke() empties them
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            if wants_json(args):
+                error = {"kind": "UsageError", "message": exc.format_message(), "exit_code": 2}
+                click.echo(json.dumps({"error": error}, indent=2))
+            raise
+
+
+@click.group(cls=JsonErrorsGroup)
 def migrate() -> None:
     """Apply, revert, inspect and verify versioned migrations (sql/migrations).
 
