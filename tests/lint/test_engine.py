@@ -217,3 +217,59 @@ def test_unusual_statements_and_unknown_objects_do_not_crash(in_tmp: Path) -> No
         (46, "TEN011"),
         (47, "TYPE004"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("default", "fires"),
+    [
+        ("uuidv7()", True),  # PostgreSQL 18's, unknown here: counts as volatile
+        ("extensions.uuid_generate_v7()", True),  # an extension's
+        ("mapper.next_code()", True),  # declared without a volatility: volatile
+        ("now()", False),
+        ("current_timestamp", False),
+        ("mapper.tenant_default()", False),  # declared stable by the setup
+        ("'x' || lower('Y')", False),
+    ],
+)
+def test_defaults_call_only_functions_known_not_volatile(
+    in_tmp: Path, default: str, fires: bool
+) -> None:
+    setup = (
+        ORDERS
+        + "create function mapper.next_code() returns text language sql as $$ select 'a' $$;\n"
+        + "create function mapper.tenant_default() returns text language sql stable\n"
+        + "    as $$ select current_setting('app.tenant_id') $$;\n"
+    )
+    write_set(
+        in_tmp / "m",
+        (
+            ("0001_a.up.sql", setup),
+            ("0001_a.down.sql", "drop table mapper.orders;\n"),
+            ("0002_b.up.sql", f"alter table mapper.orders add column c text default {default};\n"),
+            ("0002_b.down.sql", "alter table mapper.orders drop column c;\n"),
+        ),
+    )
+    found = [f.rule for f in lint([in_tmp / "m"], style=False).findings if f.rule == "LOCK007"]
+    assert found == (["LOCK007"] if fires else [])
+
+
+def test_concurrent_index_on_a_partitioned_table_created_in_the_same_set(in_tmp: Path) -> None:
+    write_set(
+        in_tmp / "m",
+        (
+            (
+                "0001_a.up.sql",
+                "create table mapper.events (at timestamptz not null) partition by range (at);\n",
+            ),
+            ("0001_a.down.sql", "drop table mapper.events;\n"),
+            (
+                "0002_b.up.sql",
+                "-- mapperdb:no-transaction\n"
+                "create index concurrently events_at_idx on mapper.events (at);\n",
+            ),
+            ("0002_b.down.sql", "drop index mapper.events_at_idx;\n"),
+        ),
+    )
+    findings = lint([in_tmp / "m"], style=False).findings
+    assert [(f.file, f.line, f.rule) for f in findings] == [("m/0002_b.up.sql", 2, "LOCK016")]
+    assert "ONLY the parent" in findings[0].message

@@ -11,14 +11,17 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from mapperdb import __version__
 from mapperdb.errors import ConfigError, EnvironmentProblem
 from mapperdb.findings import Finding, has_errors
-from mapperdb.lint import files
+from mapperdb.lint import config as lint_config
+from mapperdb.lint import targets as lint_targets
 from mapperdb.lint.engine import Engine, MigrationSet, Stage
 from mapperdb.lint.rules import registry
+from mapperdb.migrate.files import display_path
 from mapperdb.report import RuleInfo, ToolInfo
 
 TOOL_NAME = "mapperdb-lint"
@@ -83,47 +86,59 @@ def lint(
     paths: Sequence[Path] | None = None,
     changed_since: str | None = None,
     *,
-    style: bool = True,
+    style: bool | None = None,
+    config: lint_config.LintConfig | None = None,
 ) -> LintResult:
     """Lint migration directories or files; with ``changed_since``, only what changed since REF.
 
-    Schema context always comes from every migration of each file's directory. Raises
-    ConfigError (exit 2) for paths that do not exist and unknown refs.
+    Settings come from ``[tool.mapperdb.lint]`` of the repository root's pyproject.toml unless
+    ``config`` is given; ``style`` overrides its ``style``. Schema context always comes from every
+    migration of each file's set. Raises ConfigError (exit 2) for paths that do not exist or hold
+    no migration files of the configured pattern, bad settings and unknown refs.
     """
+    root = lint_config.project_root(Path(paths[0]) if paths else Path.cwd())
+    settings = config if config is not None else lint_config.load(root)
+    unknown = settings.unknown_codes(set(registry()))
+    if unknown:
+        raise ConfigError(
+            f"{root / 'pyproject.toml'}: {lint_config.SECTION} names unknown rule(s) "
+            f"{', '.join(unknown)}; see docs/rules.md for the ids"
+        )
     if not paths:
-        if not files.DEFAULT_DIR.is_dir():
+        default = root / settings.directory
+        if not default.is_dir():
             raise ConfigError(
-                f"no {files.DEFAULT_DIR} here; run from the repository root or pass a path"
+                f"no {settings.directory} in {display_path(root) or '.'}; run from the repository "
+                f"or pass a path (or set `directory` under {lint_config.SECTION})"
             )
-        paths = [files.DEFAULT_DIR]
-    directories, targets = files.resolve_targets(list(paths))
+        paths = [default]
+    pattern = settings.naming
+    sets = lint_targets.resolve(list(paths), pattern)
     edited: dict[Path, str] = {}
     if changed_since is not None:
-        changed, _ = changes_since(changed_since, directories[0] if directories else Path.cwd())
-        targets = [t for t in targets if changed.get(t) in {"A", "M"}]
+        changed, _ = changes_since(changed_since, sets[0].root)
+        for lset in sets:
+            lset.targets = {t for t in lset.targets if changed.get(t) in {"A", "M"}}
         edited = {
             p: s
             for p, s in changed.items()
-            if s in {"M", "D"} and p.parent in directories and files.NAME.match(p.name)
+            if s in {"M", "D"} and any(lset.is_migration(p) for lset in sets)
         }
+    run_style = settings.style if style is None else style
     stages: list[Stage] = []
-    if style:
+    if run_style and (settings.wants("SQLFLUFF-") or settings.wants("STY001")):
         from mapperdb.lint.sqlfluff_stage import style_hits
 
-        stages.append(style_hits)
+        stages.append(partial(style_hits, root=root))
     engine = Engine()
     findings: list[Finding] = []
     linted: list[str] = []
-    for directory in directories:
-        mine = {t for t in targets if t.parent == directory}
-        mset_files = files.migration_set(directory)
-        known = {f.path for f in mset_files}
-        mset_files += [files.read(t) for t in sorted(mine - known)]
-        displays = {f.display for f in mset_files if f.path in mine}
-        edits = {files.display_path(p): s for p, s in edited.items() if p.parent == directory}
-        if not displays and not edits:
+    for lset in sets:
+        mine = {display_path(t) for t in lset.targets}
+        edits = {display_path(p): s for p, s in edited.items() if lset.is_migration(p)}
+        if not mine and not edits:
             continue
-        mset = MigrationSet(mset_files, displays | set(edits), edits)
+        mset = MigrationSet(lset.files(), mine | set(edits), edits, pattern)
         findings.extend(engine.run(mset, stages))
-        linted.extend(sorted(displays))
-    return LintResult(sorted(set(findings)), linted)
+        linted.extend(sorted(mine))
+    return LintResult(settings.apply(sorted(set(findings))), linted)

@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from mapperdb.errors import EXIT_OK
-from mapperdb.report import FORMATS, render
+from mapperdb.findings import Finding, Severity
+from mapperdb.report import FORMATS, ToolInfo, render
 
 # severity -> (singular, plural) for the summary line
 SEVERITIES = {
@@ -16,6 +17,19 @@ SEVERITIES = {
     "warning": ("warning", "warnings"),
     "info": ("info", "info"),
 }
+
+
+STYLE_RULES = ("SQLFLUFF-", "STY")
+
+
+def safety_first(findings: list[Finding], tool: ToolInfo) -> str:
+    """Text with error-level safety and security findings first, then other findings, then
+    style, so that a pile of style findings never hides the one that takes a lock."""
+    style = [f for f in findings if f.rule.startswith(STYLE_RULES)]
+    safety = [f for f in findings if f not in style]
+    errors = [f for f in safety if f.severity is Severity.ERROR]
+    rest = [f for f in safety if f.severity is not Severity.ERROR]
+    return "".join(render(group, "text", tool) for group in (errors, rest, style))
 
 
 @click.command("lint")
@@ -27,7 +41,10 @@ SEVERITIES = {
     help="Lint only migrations changed since the merge base with REF (schema context stays whole).",
 )
 @click.option(
-    "--no-style", is_flag=True, help="Skip the sqlfluff style stage (lock and tenant rules only)."
+    "--no-style",
+    is_flag=True,
+    help="Skip the sqlfluff style stage (lock and tenant rules only); "
+    "`style = false` under [tool.mapperdb.lint] does the same for good.",
 )
 @click.option("--rules-doc", is_flag=True, help="Print the rule catalog (docs/rules.md) and exit.")
 def lint(
@@ -35,9 +52,12 @@ def lint(
 ) -> int:
     """Lint migrations: lock safety, tenant security (pglast) and style (sqlfluff).
 
-    PATHS are migration directories or files (default: sql/migrations). Suppress a finding with
+    PATHS are migration directories or files (default: sql/migrations, or `directory` under
+    [tool.mapperdb.lint] in pyproject.toml, where rule selection, severities, style and the
+    file name pattern are set too). Suppress a finding with
     `-- mapperdb:allow RULE-ID reason: <text>` on or above its statement.
-    Exit 1 on any error-severity finding, 2 on usage errors, 0 otherwise.
+    Exit 1 on any error-severity finding, 2 on usage errors (a path without migration files
+    of the configured pattern, bad settings), 0 otherwise.
     """
     if rules_doc:
         from mapperdb.lint.docs import rules_markdown
@@ -47,8 +67,11 @@ def lint(
     # Imported here so that `mapperdb lint --help` does not load the rules.
     from mapperdb.lint import api
 
-    result = api.lint(list(paths), changed_since, style=not no_style)
-    click.echo(render(result.findings, fmt, api.tool_info()), nl=False)
+    result = api.lint(list(paths), changed_since, style=False if no_style else None)
+    if fmt == "text":
+        click.echo(safety_first(result.findings, api.tool_info()), nl=False)
+    else:
+        click.echo(render(result.findings, fmt, api.tool_info()), nl=False)
     if fmt == "text":  # a person reads this; machine formats keep stdout to themselves
         counts = Counter(f.severity.value for f in result.findings)
         summary = ", ".join(

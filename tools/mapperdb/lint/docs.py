@@ -44,18 +44,60 @@ mapperdb lint sql/migrations/0007_x.up.sql     # one file, with its directory as
 mapperdb lint --changed-since origin/main      # only files changed since the merge base
 mapperdb lint --format json|sarif|github       # machine-readable output
 mapperdb lint --no-style                       # lock and tenant rules only (skips sqlfluff)
+mapperdb lint db/migrations/0007_x             # one migration folder (with a folder pattern)
 ```
 
-Exit status: 1 if any finding has severity `error`, 2 for usage errors (a missing path, an
-unknown ref), 0 otherwise. Output formats:
+Exit status: 1 if any finding has severity `error`, 2 for usage errors (a missing path, a path
+with no migration files of the configured pattern, bad settings, an unknown ref), 0 otherwise.
+Output formats:
 
-- `text`: one line per finding, `file:line:column: RULE-ID message`.
+- `text`: one line per finding, `file:line:column: RULE-ID message`; error-level safety and
+  security findings come first, then warnings, then style (`SQLFLUFF-*`, `STY*`), so a pile of
+  style findings never hides the one that takes a lock.
 - `json`: `{"findings": [{"rule", "severity", "file", "line", "column", "message"}]}`, sorted by
   file, line, column and rule; `severity` is `error`, `warning` or `info`. This shape is stable.
 - `sarif`: SARIF 2.1.0 with every rule's description and help, for code scanning.
 - `github`: GitHub Actions annotations (`::error file=...,line=...,col=...,title=RULE::...`).
 
-From Python (the PR gate): `mapperdb.lint.api.lint(paths, changed_since)` returns a
+## Configuration
+
+Settings live in the repository's `pyproject.toml` (the repository root is the nearest
+directory above the linted path with a `pyproject.toml` or `.git`, else the working directory),
+validated on load; a bad value is one line, exit 2:
+
+```toml
+[tool.mapperdb.lint]
+directory = "sql/migrations"                    # linted when no PATH is given
+pattern = "{version:4}_{slug}.{direction}.sql"  # how migration files are named (the default)
+select = ["LOCK", "TEN", "HYG", "SYN", "TYPE"]  # rule ids or prefixes; default: every rule
+ignore = ["TYPE002", "SQLFLUFF-LT05"]           # rule ids or prefixes left out
+severity = { TYPE001 = "warning" }              # re-graded rules: error, warning or info
+style = true                                    # false: no sqlfluff stage (like --no-style)
+```
+
+`pattern` is a template relative to the migrations directory: `{version}` is digits
+(`{version:4}` exactly four), `{slug}` lowercase words joined by underscores, `{direction}`
+`up` or `down`, and `/` makes a folder per migration. Without `{direction}` every file is an up
+migration and HYG001 (down files) does not apply. Common layouts:
+
+| layout | pattern |
+|---|---|
+| this repository, golang-migrate | `{version:4}_{slug}.{direction}.sql` |
+| timestamps, up only (Supabase, dbmate-like) | `{version:14}_{slug}.sql` |
+| one folder per migration | `{version:4}_{slug}/{direction}.sql` |
+| Prisma | `{version:14}_{slug}/migration.sql` |
+
+A path with no file of the pattern is an error that names the pattern, never "0 files checked".
+The file model (names, directives, checksums, statements) is the runner's own
+(`tools/mapperdb/migrate/files.py`), so the gate and the runner agree on what a migration is.
+
+Style settings are sqlfluff's `.sqlfluff` at the repository root plus any nested `.sqlfluff`
+between the root and the linted file (nearer wins), whatever directory the command runs from;
+user-level sqlfluff settings (`~/.sqlfluff`) are not read, so every machine lints alike.
+
+From Python (the PR gate): `mapperdb.lint.api.lint(paths, changed_since, style=None,
+config=None)` (settings from `pyproject.toml` unless `config` is a
+`mapperdb.lint.config.LintConfig`) returns a
 `LintResult` whose `findings` are `mapperdb.findings.Finding` objects and whose `exit_code` is
 the command's; `mapperdb.lint.api.tool_info()` describes the rules for `mapperdb.report.render`.
 

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from mapperdb.findings import Finding, Severity
-from mapperdb.lint.files import Allow, MigrationFile
 from mapperdb.lint.rule import Rule, SetContext, StatementContext
 from mapperdb.lint.rules import registry
 from mapperdb.lint.schema_model import Origin, Schema
-from mapperdb.lint.source import ParsedFile, parse_file
+from mapperdb.migrate.files import DEFAULT, Allow, MigrationFile, Pattern
 
 SYNTAX = "SYN001"
+DIRECTIVE = "HYG006"
 SUPPRESSION_REASON = "HYG003"
 UNUSED_SUPPRESSION = "HYG004"
 
@@ -42,6 +42,7 @@ class MigrationSet:
     files: list[MigrationFile]
     targets: set[str]  # display paths to report on
     edited: dict[str, str] = field(default_factory=dict)
+    pattern: Pattern = DEFAULT  # how the set's files are named
 
     @property
     def ups(self) -> list[MigrationFile]:
@@ -59,8 +60,8 @@ class MigrationSet:
         return [f for f in self.files if f.version is None]
 
 
-# A later stage (style) that sees the parsed targets and returns hits of its own.
-Stage = Callable[[list[ParsedFile]], list[Hit]]
+# A later stage (style) that sees the target files and returns hits of its own.
+Stage = Callable[[list[MigrationFile]], list[Hit]]
 
 
 class Engine:
@@ -71,9 +72,7 @@ class Engine:
 
     def run(self, mset: MigrationSet, stages: Iterable[Stage] = ()) -> list[Finding]:
         # Downs change nothing later migrations see: only the ones under review are parsed.
-        parsed = {
-            f.display: parse_file(f) for f in mset.files if f.is_up or f.display in mset.targets
-        }
+        parsed = {f.display: f for f in mset.files if f.is_up or f.display in mset.targets}
         hits: list[Hit] = []
         schema = Schema()
         for up in mset.ups:
@@ -87,23 +86,27 @@ class Engine:
         targets = [parsed[f.display] for f in mset.files if f.display in mset.targets]
         for pf in targets:
             hits.extend(
-                Hit(pf.file.display, p.offset, SYNTAX, Severity.ERROR, f"syntax error: {p.message}")
+                Hit(pf.display, p.offset, SYNTAX, Severity.ERROR, f"syntax error: {p.message}")
                 for p in pf.syntax_errors
+            )
+            hits.extend(
+                Hit(pf.display, p.offset, DIRECTIVE, Severity.ERROR, p.message)
+                for p in pf.directive_problems
             )
         for stage in stages:
             hits.extend(stage(targets))
         return sorted(self._suppress(hits, parsed, mset.targets))
 
-    def _statement_hits(self, pf: ParsedFile, schema: Schema, index: int) -> list[Hit]:
+    def _statement_hits(self, pf: MigrationFile, schema: Schema, index: int) -> list[Hit]:
         statement = pf.statements[index]
-        ctx = StatementContext(schema, pf.file, pf, statement)
+        ctx = StatementContext(schema, pf, statement)
         hits = []
         for rule in self._rules_for(type(statement.node)):
-            if not pf.file.is_up and not rule.on_down:
+            if not pf.is_up and not rule.on_down:
                 continue
             for node, message in rule.check(ctx):
                 offset = statement.offset_of(node)
-                hits.append(Hit(pf.file.display, offset, rule.id, rule.severity, message))
+                hits.append(Hit(pf.display, offset, rule.id, rule.severity, message))
         return hits
 
     def _rules_for(self, node_type: type) -> list[Rule]:
@@ -113,18 +116,18 @@ class Engine:
             self._dispatch[node_type] = rules
         return rules
 
-    def _replay(self, pf: ParsedFile, schema: Schema, hits: list[Hit], *, check: bool) -> None:
+    def _replay(self, pf: MigrationFile, schema: Schema, hits: list[Hit], *, check: bool) -> None:
         for index, statement in enumerate(pf.statements):
             if check:
                 hits.extend(self._statement_hits(pf, schema, index))
-            schema.apply(statement.node, pf.file.version, Origin(pf.file.display, statement.start))
+            schema.apply(statement.node, pf.version, Origin(pf.display, statement.start))
 
-    def _check_only(self, pf: ParsedFile, schema: Schema, hits: list[Hit]) -> None:
+    def _check_only(self, pf: MigrationFile, schema: Schema, hits: list[Hit]) -> None:
         for index in range(len(pf.statements)):
             hits.extend(self._statement_hits(pf, schema, index))
 
     def _set_hits(self, mset: MigrationSet, schema: Schema) -> list[Hit]:
-        ctx = SetContext(schema, mset.files, mset.edited)
+        ctx = SetContext(schema, mset.files, mset.edited, mset.pattern)
         hits = []
         for rule in self.rules:
             for hit in rule.check_set(ctx):
@@ -135,7 +138,7 @@ class Engine:
         return hits
 
     def _suppress(
-        self, hits: list[Hit], parsed: dict[str, ParsedFile], targets: set[str]
+        self, hits: list[Hit], parsed: dict[str, MigrationFile], targets: set[str]
     ) -> Iterable[Finding]:
         used: set[int] = set()
         for hit in hits:

@@ -15,9 +15,8 @@ from typing import Any, ClassVar
 from pglast import ast
 
 from mapperdb.findings import Severity
-from mapperdb.lint.files import MigrationFile
 from mapperdb.lint.schema_model import Origin, Schema, Table
-from mapperdb.lint.source import ParsedFile, Statement
+from mapperdb.migrate.files import DEFAULT, MigrationFile, Pattern, Statement
 
 SETUP_NAME = "0001_setup"
 CHANGE_NAME = "0002_change"
@@ -53,7 +52,6 @@ class Example:
 class StatementContext:
     schema: Schema  # as it stood just before this statement
     file: MigrationFile
-    parsed: ParsedFile
     statement: Statement
 
     @property
@@ -97,6 +95,7 @@ class SetContext:
     schema: Schema  # after every up migration
     files: list[MigrationFile]
     edited: dict[str, str] = field(default_factory=dict)  # display path -> git status vs the base
+    pattern: Pattern = DEFAULT  # how the set's files are named
 
 
 class Rule:

@@ -123,6 +123,7 @@ class Schema:
     views: dict[str, View] = field(default_factory=dict)
     indexes: dict[str, Index] = field(default_factory=dict)
     volatile_functions: set[str] = field(default_factory=set)
+    stable_functions: set[str] = field(default_factory=set)  # immutable or stable ones
 
     # Lookups -----------------------------------------------------------------------------
     def _find(self, catalog: dict[str, Any], name: str) -> str | None:
@@ -365,11 +366,13 @@ class Schema:
         for option in node.options or ():
             if option.defname == "volatility":
                 volatility = option.arg.sval
+        names = {name, _bare(name)}
         if volatility == "volatile":
-            self.volatile_functions.add(name)
-            self.volatile_functions.add(_bare(name))
+            self.volatile_functions |= names
+            self.stable_functions -= names
         else:
-            self.volatile_functions.discard(name)
+            self.stable_functions |= names
+            self.volatile_functions -= names
 
 
 def index_columns(schema: Schema, index: Index) -> tuple[str, ...]:

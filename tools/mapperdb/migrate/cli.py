@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import sys
 from collections.abc import Callable
@@ -13,8 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from mapperdb.db import Connector, resolve_conninfo
-from mapperdb.errors import EXIT_FINDINGS
-from mapperdb.migrate.runner import Event, Runner, Settings
+from mapperdb.errors import EXIT_FINDINGS, MapperdbError
+from mapperdb.migrate.runner import DriftError, Event, Runner, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_DIR = Path("sql/migrations")
@@ -26,10 +28,42 @@ def _apply(func: F, options: list[Callable[[F], F]]) -> F:
     return func
 
 
+def error_payload(exc: MapperdbError) -> dict[str, Any]:
+    """The JSON error object ``--format json`` prints on stdout for any expected failure."""
+    error: dict[str, Any] = {
+        "kind": type(exc).__name__,
+        "message": exc.message,
+        "exit_code": exc.exit_code,
+    }
+    path = getattr(exc, "path", None)
+    if path is not None:
+        error["file"] = str(path)
+        error["line"] = getattr(exc, "line", None)
+    if isinstance(exc, DriftError):
+        error["drift"] = [d.as_json() for d in exc.drift]
+    return {"error": error}
+
+
+def json_errors(func: F) -> F:
+    """With ``--format json``, a failure is also a JSON object on stdout (the one line stays on
+    stderr and the exit code is unchanged), so a pipeline parsing stdout never gets nothing."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except MapperdbError as exc:
+            if kwargs.get("fmt") == "json":
+                click.echo(json.dumps(error_payload(exc), indent=2, default=str))
+            raise
+
+    return wrapper  # type: ignore[return-value]
+
+
 def common_options(func: F) -> F:
     """Where and how: every sub-command."""
     return _apply(
-        func,
+        json_errors(func),
         [
             click.option(
                 "--dsn", help="Connection string; else DATABASE_URL, else libpq's PG* variables."
@@ -131,7 +165,28 @@ def emit(fmt: str, payload: dict[str, Any], text: str) -> None:
         click.echo(text)
 
 
-@click.group()
+def wants_json(args: list[str]) -> bool:
+    return "--format=json" in args or any(
+        a == "--format" and b == "json" for a, b in itertools.pairwise(args)
+    )
+
+
+class JsonErrorsGroup(click.Group):
+    """Usage errors of a sub-command (a bad ``--to``) are failures too: with ``--format json``
+    they are also a JSON error object on stdout."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        args = [*getattr(ctx, "_protected_args", ()), *ctx.args]  # invoke() empties them
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            if wants_json(args):
+                error = {"kind": "UsageError", "message": exc.format_message(), "exit_code": 2}
+                click.echo(json.dumps({"error": error}, indent=2))
+            raise
+
+
+@click.group(cls=JsonErrorsGroup)
 def migrate() -> None:
     """Apply, revert, inspect and verify versioned migrations (sql/migrations).
 

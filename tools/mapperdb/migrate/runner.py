@@ -9,7 +9,9 @@ Guarantees (docs/migrations.md explains each):
 * every migration runs under lock_timeout and statement_timeout, and a lock timeout is retried
   with jittered backoff a bounded number of times;
 * drift (an applied file changed or vanished, or the database knows versions we do not) stops
-  ``up`` and ``down`` before anything runs.
+  ``up`` and ``down`` before anything runs, and so does a file the runner cannot run safely
+  (a syntax error, a bad directive, a COMMIT of its own: see ``guard``);
+* the history is always written as the runner's own role, whatever role a file left set.
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import psycopg
+from pglast import ast
 from psycopg import errors as pgerrors
 from psycopg import sql
 
 from mapperdb.db import Connector, describe, first_line
-from mapperdb.errors import ConfigError, FindingsError
-from mapperdb.migrate import history
-from mapperdb.migrate.files import Migration, Script, Statement, load_migrations, normalize
+from mapperdb.errors import ConfigError, EnvironmentProblem, FindingsError
+from mapperdb.migrate import guard, history
+from mapperdb.migrate.files import Migration, MigrationFile, Statement, load_migrations, normalize
 from mapperdb.migrate.history import HistoryRow
 
 # "mapperdb" in ASCII: the advisory lock key every runner agrees on (per database).
@@ -58,8 +61,12 @@ class Step:
     resume_at: int = 1  # first statement to run (a resumed no-transaction migration starts later)
 
     @property
-    def script(self) -> Script:
-        return self.migration.up if self.direction == "up" else self.migration.down
+    def script(self) -> MigrationFile:
+        if self.direction == "up":
+            return self.migration.up
+        if self.migration.down is None:
+            raise ConfigError(f"{self.migration.up.path} has no down file to revert it with")
+        return self.migration.down
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -123,7 +130,35 @@ class LockWaitTimeout(FindingsError):
     pass
 
 
-def prefix_checksum(statements: tuple[Statement, ...], done: int) -> str:
+class RefusedMigration(MigrationFailed):
+    """A file the runner will not start, because running it could not keep its promises."""
+
+
+def check_runnable(step: Step) -> None:
+    """Refuses, before anything runs, a file with a bad directive, a syntax error, or a
+    statement that cannot run the way the runner would run it (``guard``)."""
+    script = step.script
+    _ = script.directives  # raises on a bad directive, naming file and line
+    for stmt in script.runnable:
+        reason = guard.refusal(script, stmt)
+        if reason is not None:
+            raise RefusedMigration(
+                f"{script.path}:{stmt.line}: refusing to run {step.migration.label}"
+                f" ({step.direction}), nothing was run: {reason}",
+                path=script.path,
+                line=stmt.line,
+            )
+
+
+def concurrent_index(stmt: Statement) -> tuple[str | None, str] | None:
+    """(schema, name) of a CREATE INDEX CONCURRENTLY with a name, else None."""
+    node = stmt.node
+    if isinstance(node, ast.IndexStmt) and node.concurrent and node.idxname:
+        return (node.relation.schemaname if node.relation else None), node.idxname
+    return None
+
+
+def prefix_checksum(statements: list[Statement], done: int) -> str:
     digest = hashlib.sha256()
     for stmt in statements[:done]:
         digest.update(normalize(stmt.sql).encode("utf-8") + b"\0")
@@ -163,7 +198,7 @@ def find_drift(migrations: list[Migration], applied: dict[int, HistoryRow]) -> l
                 )
             )
         elif row.state == "partial" and migration.up.checksum != row.checksum:
-            statements = migration.up.statements
+            statements = migration.up.runnable
             if prefix_checksum(statements, row.statements_done) != row.prefix_checksum:
                 drift.append(
                     Drift(
@@ -192,7 +227,7 @@ class Runner:
         return load_migrations(self.directory)
 
     def applied(self) -> dict[int, HistoryRow]:
-        with self.connector.connect() as conn:
+        with self.connector.connect() as conn, self._privileges(conn, "read"):
             return history.read(conn)
 
     def drift(self) -> list[Drift]:
@@ -210,7 +245,10 @@ class Runner:
         if direction is None:
             newest = max(applied, default=0)
             direction = "down" if to is not None and to < newest else "up"
-        return self._steps(migrations, applied, direction, to)
+        steps = self._steps(migrations, applied, direction, to)
+        for step in steps:
+            check_runnable(step)  # a plan that `up` would refuse is refused here too
+        return steps
 
     def _steps(
         self,
@@ -256,15 +294,34 @@ class Runner:
     def _run(self, direction: Direction, to: int | None) -> list[Outcome]:
         migrations = self.migrations()
         with self.connector.connect() as conn, self._locked(conn):
-            history.ensure(conn)
-            applied = history.read(conn)
+            with self._privileges(conn, "create and read"):
+                history.ensure(conn)
+                applied = history.read(conn)
             drift = find_drift(migrations, applied)
             if drift:
                 raise DriftError(drift)
-            return [
-                self._execute(conn, step)
-                for step in self._steps(migrations, applied, direction, to)
-            ]
+            steps = self._steps(migrations, applied, direction, to)
+            for step in steps:
+                check_runnable(step)
+            return [self._execute(conn, step) for step in steps]
+
+    @contextmanager
+    def _privileges(self, conn: psycopg.Connection[Any], verb: str) -> Iterator[None]:
+        """A login that may not touch the history table gets one line that says so."""
+        try:
+            yield
+        except pgerrors.InsufficientPrivilege as exc:
+            user = "this login"
+            if not conn.closed:
+                if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    conn.rollback()
+                row = conn.execute("select current_user").fetchone()
+                user = f"user {row[0]}" if row else user
+            raise EnvironmentProblem(
+                f"{user} may not {verb} the migration history {history.TABLE} on "
+                f"{describe(self.connector.conninfo)} ({first_line(exc)}); run migrations as the "
+                "server admin (the login that owns the schema)"
+            ) from None
 
     @contextmanager
     def _locked(self, conn: psycopg.Connection[Any]) -> Iterator[None]:
@@ -301,14 +358,16 @@ class Runner:
         app = row[2] or "no application_name"
         return f" (pid {row[0]}, user {row[1]}, {app}, since {row[3]:%H:%M:%S})"
 
-    def _timeouts(self, script: Script) -> dict[str, str]:
+    def _timeouts(self, script: MigrationFile) -> dict[str, str]:
         d = script.directives
         return {
             "lock_timeout": d.lock_timeout or self.settings.lock_timeout,
             "statement_timeout": d.statement_timeout or self.settings.statement_timeout,
         }
 
-    def _set_timeouts(self, conn: psycopg.Connection[Any], script: Script, *, local: bool) -> None:
+    def _set_timeouts(
+        self, conn: psycopg.Connection[Any], script: MigrationFile, *, local: bool
+    ) -> None:
         for name, value in self._timeouts(script).items():
             conn.execute("select set_config(%s, %s, %s)", (name, value, local))
 
@@ -336,12 +395,19 @@ class Runner:
         m = step.migration
         return Outcome(step.direction, m.version, m.name, script.directives.mode, duration, retries)
 
-    def _retries(self, script: Script) -> int:
+    def _retries(self, script: MigrationFile) -> int:
         d = script.directives.lock_retries
         return self.settings.lock_retries if d is None else d
 
+    @staticmethod
+    def _own_role(conn: psycopg.Connection[Any]) -> None:
+        """Back to the login's own role: a file's `set role` must not write the history."""
+        conn.execute("reset session authorization")
+        conn.execute("reset role")
+
     def _finish(self, conn: psycopg.Connection[Any], step: Step, duration_ms: int) -> None:
         m = step.migration
+        self._own_role(conn)
         if step.direction == "down":
             history.delete(conn, m.version)
         else:
@@ -351,7 +417,7 @@ class Runner:
                 name=m.name,
                 checksum=m.up.checksum,
                 mode=m.up.directives.mode,
-                statements=len(m.up.statements),
+                statements=len(m.up.runnable),
                 duration_ms=duration_ms,
             )
 
@@ -361,24 +427,26 @@ class Runner:
         for attempt in range(allowed + 1):
             started = time.monotonic()
             current: Statement | None = None
+            phase = "setup"
             try:
                 with conn.transaction():
                     self._set_timeouts(conn, script, local=True)
-                    for current in script.statements:
+                    for current in script.runnable:
                         conn.execute(current.sql)
+                    current, phase = None, "writing the history row"
                     self._finish(conn, step, _duration_ms(started))
                 return attempt
             except RETRYABLE as exc:
                 if attempt >= allowed:
-                    raise self._failure(step, current, exc, attempt) from None
+                    raise self._failure(step, current, exc, attempt, phase) from None
                 self._backoff(step, attempt, allowed, exc)
             except psycopg.Error as exc:
-                raise self._failure(step, current, exc, attempt) from None
+                raise self._failure(step, current, exc, attempt, phase) from None
         raise AssertionError("unreachable")
 
     def _run_statements(self, conn: psycopg.Connection[Any], step: Step) -> int:
         script = step.script
-        statements = script.statements
+        statements = script.runnable
         allowed = self._retries(script)
         retries = 0
         started = time.monotonic()
@@ -414,14 +482,15 @@ class Runner:
         if step.direction != "up":
             return
         m = step.migration
+        self._own_role(conn)
         history.record_progress(
             conn,
             version=m.version,
             name=m.name,
             checksum=m.up.checksum,
             done=done,
-            total=len(m.up.statements),
-            prefix_checksum=prefix_checksum(m.up.statements, done),
+            total=len(m.up.runnable),
+            prefix_checksum=prefix_checksum(m.up.runnable, done),
             error=first_line(exc) if exc else None,
         )
 
@@ -429,9 +498,10 @@ class Runner:
     def _clear_failed_concurrent_index(conn: psycopg.Connection[Any], stmt: Statement) -> None:
         """A failed CREATE INDEX CONCURRENTLY leaves an INVALID index behind, and a rerun with
         IF NOT EXISTS would silently keep it. Drop it first so the rerun builds it for real."""
-        if stmt.concurrent_index is None:
+        index = concurrent_index(stmt)
+        if index is None:
             return
-        schema, name = stmt.concurrent_index
+        schema, name = index
         row = conn.execute(
             "select n.nspname from pg_index i join pg_class c on c.oid = i.indexrelid"
             " join pg_namespace n on n.oid = c.relnamespace"
@@ -447,7 +517,12 @@ class Runner:
             )
 
     def _failure(
-        self, step: Step, stmt: Statement | None, exc: BaseException, retries: int
+        self,
+        step: Step,
+        stmt: Statement | None,
+        exc: BaseException,
+        retries: int,
+        phase: str = "setup",
     ) -> MigrationFailed:
         script = step.script
         line = stmt.line if stmt else 1
@@ -456,7 +531,7 @@ class Runner:
             line += stmt.sql.count("\n", 0, int(position) - 1)
         sqlstate = getattr(exc, "sqlstate", None)
         where = f"{script.path}:{line}"
-        what = f"statement {stmt.index}" if stmt else "setup"
+        what = f"statement {stmt.index}" if stmt else phase
         after = f" after {retries} retries" if retries else ""
         if script.directives.transaction:
             state = "rolled back, nothing of this migration is applied"

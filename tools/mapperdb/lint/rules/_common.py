@@ -109,7 +109,7 @@ def validated_where_added(ctx: StatementContext, cmd: Any, contype: ConstrType) 
     """
     if cmd.subtype != AlterTableType.AT_ValidateConstraint or ctx.file.no_transaction:
         return False
-    for statement in ctx.parsed.statements:
+    for statement in ctx.file.statements:
         if statement is ctx.statement:
             return False
         node = statement.node

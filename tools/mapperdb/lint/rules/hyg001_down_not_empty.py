@@ -9,7 +9,7 @@ from pglast.parser import ParseError, scan
 from mapperdb.findings import Severity
 from mapperdb.lint.rule import Example, Rule, SetContext, SetHit
 from mapperdb.lint.schema_model import Origin
-from mapperdb.lint.source import COMMENT_TOKENS
+from mapperdb.migrate.files import COMMENT_TOKENS
 
 UP = "create table mapper.jobs (id bigint generated always as identity primary key);\n"
 
@@ -37,6 +37,8 @@ class DownNotEmpty(Rule):
     )
 
     def check_set(self, ctx: SetContext) -> Iterator[SetHit]:
+        if not ctx.pattern.has_downs:
+            return  # the naming pattern has no down files (up-only layouts)
         downs = {(f.version, f.slug): f for f in ctx.files if f.direction == "down"}
         for up in ctx.files:
             if up.direction != "up" or up.version is None:

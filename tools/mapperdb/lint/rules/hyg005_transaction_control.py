@@ -9,6 +9,7 @@ from pglast import ast
 
 from mapperdb.findings import Severity
 from mapperdb.lint.rule import Example, Rule, StatementContext
+from mapperdb.migrate.guard import transaction_control
 
 TABLE = "create table mapper.jobs (id bigint generated always as identity primary key);\n"
 
@@ -17,12 +18,16 @@ class TransactionControl(Rule):
     id = "HYG005"
     name = "no-transaction-control"
     severity = Severity.ERROR
-    node_types = (ast.TransactionStmt,)
-    summary = "BEGIN, COMMIT, ROLLBACK or SAVEPOINT inside a migration file."
+    node_types = (ast.TransactionStmt, ast.VariableSetStmt)
+    summary = (
+        "BEGIN, COMMIT, ROLLBACK, SAVEPOINT, PREPARE TRANSACTION or SET TRANSACTION inside a "
+        "migration file."
+    )
     why = (
         "The runner wraps each migration in one transaction (or runs it in autocommit when it "
         "says `-- mapperdb:no-transaction`); a COMMIT in the file splits it, so a later failure "
-        "leaves the first half applied and the history table unaware of it."
+        "leaves the first half applied and the history table unaware of it. The runner refuses "
+        "such a file before running any of it."
     )
     instead = (
         "Remove the transaction statements; split work that must commit separately into its own "
@@ -33,8 +38,8 @@ class TransactionControl(Rule):
 
     def check(self, ctx: StatementContext) -> Iterator[tuple[Any, str]]:
         node = ctx.node
-        if isinstance(node, ast.TransactionStmt) and node.kind is not None:
-            word = node.kind.name.removeprefix("TRANS_STMT_").lower().replace("_", " ")
+        word = transaction_control(node)
+        if word is not None:
             yield (
                 node,
                 f"transaction control ({word}) inside a migration; the runner owns transactions",

@@ -13,22 +13,42 @@ from mapperdb.lint.nodes import function_name, type_name, walk
 from mapperdb.lint.rule import Example, Rule, StatementContext
 from mapperdb.lint.rules._common import ORDERS, SERIALS, altered_existing
 
-# Built-ins marked VOLATILE in pg_proc that people put in defaults. now() and current_timestamp
-# are STABLE: PostgreSQL 11+ stores their value once, without a rewrite.
-VOLATILE = frozenset(
+# Built-ins that pg_proc marks IMMUTABLE or STABLE and that people put in defaults. A STABLE
+# default such as now() is evaluated once by ALTER TABLE and stored in the catalog (PostgreSQL
+# 11+), without a rewrite. Any other function counts as volatile: gen_random_uuid(), uuidv7(),
+# nextval(), clock_timestamp() and every extension function not declared here rewrite the table.
+NOT_VOLATILE = frozenset(
     {
-        "random",
-        "gen_random_uuid",
-        "uuid_generate_v1",
-        "uuid_generate_v1mc",
-        "uuid_generate_v4",
-        "clock_timestamp",
-        "timeofday",
-        "nextval",
-        "txid_current",
-        "pg_current_xact_id",
-        "gen_random_bytes",
-        "setseed",
+        "now",
+        "transaction_timestamp",
+        "statement_timestamp",
+        "current_setting",
+        "current_database",
+        "current_schema",
+        "to_char",
+        "to_date",
+        "to_timestamp",
+        "date_trunc",
+        "make_date",
+        "make_interval",
+        "make_timestamptz",
+        "lower",
+        "upper",
+        "md5",
+        "length",
+        "abs",
+        "round",
+        "concat",
+        "concat_ws",
+        "format",
+        "jsonb_build_object",
+        "jsonb_build_array",
+        "json_build_object",
+        "json_build_array",
+        "to_jsonb",
+        "array_length",
+        "cardinality",
+        "timezone",
     }
 )
 
@@ -39,14 +59,15 @@ class VolatileDefault(Rule):
     severity = Severity.ERROR
     node_types = (ast.AlterTableStmt,)
     summary = (
-        "A column with a volatile default (or identity, serial, stored generated) is added to "
-        "an existing "
-        "table."
+        "A column is added to an existing table with a default that calls a function not known "
+        "to be immutable or stable (or as identity, serial, stored generated)."
     )
     why = (
         "A constant or STABLE default is stored once in the catalog, but a VOLATILE one must be "
         "computed per row: PostgreSQL rewrites the whole table under an ACCESS EXCLUSIVE lock. "
-        "Identity, serial and stored generated columns rewrite the same way."
+        "Identity, serial and stored generated columns rewrite the same way. A function the "
+        "gate does not know (an extension's, uuidv7() of PostgreSQL 18) counts as volatile, "
+        "because that is the default of CREATE FUNCTION and a wrong guess costs a rewrite."
     )
     instead = (
         "Add the column without a default (or with a constant one), then SET DEFAULT for new "
@@ -54,13 +75,14 @@ class VolatileDefault(Rule):
     )
     bad = Example(
         setup=ORDERS,
-        sql="alter table mapper.orders add column public_id uuid default gen_random_uuid();\n",
+        sql="alter table mapper.orders add column public_id uuid default uuidv7();\n",
     )
     good = Example(
         setup=ORDERS,
         sql=(
             "alter table mapper.orders add column public_id uuid;\n"
-            "alter table mapper.orders alter column public_id set default gen_random_uuid();\n"
+            "alter table mapper.orders alter column public_id set default uuidv7();\n"
+            "alter table mapper.orders add column added_at timestamptz default now();\n"
         ),
     )
 
@@ -86,8 +108,11 @@ class VolatileDefault(Rule):
                     if not isinstance(call, ast.FuncCall):
                         continue
                     name = function_name(call)
-                    if name in VOLATILE or name in ctx.schema.volatile_functions:
+                    if name in NOT_VOLATILE or name in ctx.schema.stable_functions:
+                        continue
+                    if name in ctx.schema.volatile_functions:
                         return f"with the volatile default {name}()"
+                    return f"with the default {name}(), not known to be immutable or stable,"
         return None
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from pglast import ast
+from pglast.enums import ReindexObjectType
 
 from mapperdb.findings import Severity
 from mapperdb.lint.nodes import option_true
@@ -44,7 +45,11 @@ class VacuumFullCluster(Rule):
             yield node, "VACUUM FULL rewrites the table under an ACCESS EXCLUSIVE lock"
         elif isinstance(node, ast.ClusterStmt):
             yield node, "CLUSTER rewrites the table under an ACCESS EXCLUSIVE lock"
-        elif isinstance(node, ast.ReindexStmt) and not option_true(node.params, "concurrently"):
+        elif (
+            isinstance(node, ast.ReindexStmt)
+            and node.kind != ReindexObjectType.REINDEX_OBJECT_SYSTEM  # LOCK018's, with its advice
+            and not option_true(node.params, "concurrently")
+        ):
             yield node, "REINDEX without CONCURRENTLY blocks writes while the index is rebuilt"
 
 
