@@ -8,7 +8,8 @@ from pathlib import Path
 from cdktf import App
 
 from mapper_infra.config import Environment
-from mapper_infra.stack import REQUIRED_TERRAFORM, DatabaseStack
+from mapper_infra.provider import REQUIRED_TERRAFORM
+from mapper_infra.stack import DatabaseStack
 
 # Terraform reads every *.tf.json of a stack's directory. ``required_version`` lives in a file of
 # its own because checkov 3.3's terraform_json parser fails on a scalar in the ``terraform``

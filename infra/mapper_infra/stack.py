@@ -6,20 +6,12 @@ wiring between constructs (ids of what others built), never a copy of the file's
 
 from __future__ import annotations
 
-from cdktf import Aspects, AzurermBackend, TerraformOutput, TerraformStack
+from cdktf import Aspects, TerraformOutput, TerraformStack
 from cdktf_cdktf_provider_azurerm.data_azurerm_client_config import DataAzurermClientConfig
-from cdktf_cdktf_provider_azurerm.provider import (
-    AzurermProvider,
-    AzurermProviderFeatures,
-    AzurermProviderFeaturesKeyVault,
-    AzurermProviderFeaturesPostgresqlFlexibleServer,
-    AzurermProviderFeaturesResourceGroup,
-    AzurermProviderFeaturesStorage,
-)
 from cdktf_cdktf_provider_azurerm.resource_group import ResourceGroup
 from constructs import Construct
 
-from mapper_infra.config import TIER_IOPS, Environment, Replica
+from mapper_infra.config import Environment
 from mapper_infra.constructs.archive import ArchiveStorage, ArchiveWiring
 from mapper_infra.constructs.backup import LongTermBackup
 from mapper_infra.constructs.identity import RegionalKeys, VaultWiring
@@ -27,36 +19,22 @@ from mapper_infra.constructs.monitoring import (
     Monitoring,
     MonitoringWiring,
     Watched,
-    WatchedServer,
+    watched_server,
 )
 from mapper_infra.constructs.network import PrivateDns, RegionNetwork, peer
 from mapper_infra.constructs.parameters import ParametersProps, ServerParameters
 from mapper_infra.constructs.replicas import RegionWiring, Replicas, ReplicasWiring
 from mapper_infra.constructs.server import GeoBackup, Server, ServerWiring
 from mapper_infra.constructs.site import Site
+from mapper_infra.provider import configure_terraform
 from mapper_infra.tagging import TagEverything
 from mapperdb.platform import APP_DATABASE
-
-# Write-only attributes (the dev admin password) need Terraform 1.11 (written by app.py into the
-# stack's versions.tf.json); the provider is the one the bindings were generated for (cdktf
-# writes its exact version into required_providers).
-REQUIRED_TERRAFORM = ">= 1.11.0"
-PROVIDER_SOURCE = "hashicorp/azurerm"
 
 
 class DatabaseStack(TerraformStack):
     def __init__(self, scope: Construct, env: Environment) -> None:
         super().__init__(scope, env.name)
-        # cdktf writes the short "azurerm"; the full address leaves no doubt which registry.
-        self.add_override("terraform.required_providers.azurerm.source", PROVIDER_SOURCE)
-        AzurermProvider(
-            self,
-            "azurerm",
-            features=[features(env)],
-            # Storage and Key Vault data planes through Entra ID: no shared keys anywhere.
-            storage_use_azuread=True,
-        )
-        AzurermBackend(self, **env.backend.model_dump(), use_azuread_auth=True)
+        configure_terraform(self, env)
         client = DataAzurermClientConfig(self, "client")
         group = ResourceGroup(self, "group", name=f"{env.stem}-rg", location=env.location)
         site = Site(env.stem, group.name, env.location)
@@ -131,13 +109,13 @@ class DatabaseStack(TerraformStack):
                 },
             ),
         )
-        watched = [watch(env, primary.id)]
+        watched = [watched_server(env, primary.id)]
         for replica, server in replicas.servers:
             # Azure wants a replica's max_connections and friends at least the primary's: the
             # replica's own SKU (never smaller) gives that.
             params = tuple(env.parameters(replica))
             ServerParameters(self, f"parameters-{replica.name}", ParametersProps(server.id, params))
-            watched.append(watch(env, server.id, replica))
+            watched.append(watched_server(env, server.id, replica))
 
         LongTermBackup(
             self,
@@ -200,48 +178,3 @@ class DatabaseStack(TerraformStack):
         for name, value in outputs.items():
             TerraformOutput(self, name, value=value)
         Aspects.of(self).add(TagEverything(env.tags.as_dict(env.name)))
-
-
-def features(env: Environment) -> AzurermProviderFeatures:
-    """The provider's behaviours, decided (docs/infra.md "Provider features")."""
-    return AzurermProviderFeatures(
-        postgresql_flexible_server=[
-            AzurermProviderFeaturesPostgresqlFlexibleServer(
-                # Off: a static parameter change waits for a restart in the maintenance window
-                # instead of restarting prod in the middle of an apply.
-                restart_server_on_configuration_value_change=(
-                    env.server.restart_on_parameter_change
-                )
-            )
-        ],
-        # The archive account refuses public traffic: the provider manages it through the
-        # control plane only (containers, policies, queues by storage_account_id).
-        storage=[AzurermProviderFeaturesStorage(data_plane_available=False)],
-        # Purge protection is on: a destroy must not try to purge, and a re-create after an
-        # accidental delete recovers the soft-deleted vault and keys instead of failing.
-        key_vault=[
-            AzurermProviderFeaturesKeyVault(
-                purge_soft_delete_on_destroy=False,
-                purge_soft_deleted_keys_on_destroy=False,
-                recover_soft_deleted_key_vaults=True,
-                recover_soft_deleted_keys=True,
-            )
-        ],
-        resource_group=[
-            AzurermProviderFeaturesResourceGroup(prevent_deletion_if_contains_resources=True)
-        ],
-    )
-
-
-def watch(env: Environment, server_id: str, replica: Replica | None = None) -> WatchedServer:
-    """A server to alert on, with what its relative thresholds are computed from."""
-    values = {p.name: p.value for p in env.parameters(replica)}
-    return WatchedServer(
-        key="primary" if replica is None else f"replica-{replica.name}",
-        server_id=server_id,
-        role="primary" if replica is None else "replica",
-        max_connections=int(values["max_connections"]),
-        storage_mb=env.server.storage_mb,
-        tier_iops=TIER_IOPS[env.server.storage_tier],
-        pgbouncer=values.get("pgbouncer.enabled") == "true",
-    )

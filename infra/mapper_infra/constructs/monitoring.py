@@ -52,6 +52,7 @@ from cdktf_cdktf_provider_azurerm.storage_queue import StorageQueue
 from constructs import Construct
 
 from mapper_infra import catalog, config
+from mapper_infra.config import TIER_IOPS
 from mapper_infra.constructs.site import Site
 from mapperdb.errors import ConfigError
 
@@ -402,6 +403,22 @@ class Monitoring(Construct):
             criteria=criteria,
             action=[MonitorActivityLogAlertAction(action_group_id=self.groups[alert.group].id)],
         )
+
+
+def watched_server(
+    env: config.Environment, server_id: str, replica: config.Replica | None = None
+) -> WatchedServer:
+    """A server to alert on, with what its relative thresholds are computed from."""
+    values = {p.name: p.value for p in env.parameters(replica)}
+    return WatchedServer(
+        key="primary" if replica is None else f"replica-{replica.name}",
+        server_id=server_id,
+        role="primary" if replica is None else "replica",
+        max_connections=int(values["max_connections"]),
+        storage_mb=env.server.storage_mb,
+        tier_iops=TIER_IOPS[env.server.storage_tier],
+        pgbouncer=values.get("pgbouncer.enabled") == "true",
+    )
 
 
 def region_name(location: str) -> str:
