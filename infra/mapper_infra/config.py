@@ -13,7 +13,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mapper_infra.catalog import Alert, AlertSetting, apply_settings
 from mapperdb.errors import ConfigError
@@ -39,6 +47,29 @@ Uuid = Annotated[
 
 
 MAX_GLOBAL_NAME = 24
+# Regions the stacks may use, with the display name Service Health alerts speak.
+REGION_NAMES = {
+    "westeurope": "West Europe",
+    "northeurope": "North Europe",
+    "swedencentral": "Sweden Central",
+    "germanywestcentral": "Germany West Central",
+    "francecentral": "France Central",
+    "uksouth": "UK South",
+    "ukwest": "UK West",
+    "eastus": "East US",
+    "eastus2": "East US 2",
+    "westus2": "West US 2",
+    "centralus": "Central US",
+}
+
+
+def _known_region(value: str) -> str:
+    if value not in REGION_NAMES:
+        raise ValueError(f"unknown region {value!r}; known are {', '.join(REGION_NAMES)}")
+    return value
+
+
+Region = Annotated[str, AfterValidator(_known_region)]
 PGBOUNCER_METRICS = "metrics.pgbouncer_diagnostics"
 
 
@@ -292,8 +323,8 @@ class Archive(Strict):
 class Environment(Strict):
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,9}$")]
     prefix: Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,7}$")]
-    location: str
-    paired_location: str | None = None
+    location: Region
+    paired_location: Region | None = None
     tags: Tags
     backend: Backend
     network: Network

@@ -216,6 +216,7 @@ def test_a_larger_replica_is_accepted_and_gets_its_own_parameters(tmp_path: Path
             r"virtual_endpoint_replica 'zone2' is not a replica; replicas are zone3, paired",
         ),
         ({"backup.immutability": "Disabled"}, r"backup\.immutability: Input should be"),
+        ({"paired_location": "marsnorth"}, r"paired_location: unknown region 'marsnorth'"),
         ({"backup.soft_delete": "Off"}, r"backup\.soft_delete: Input should be 'On' or 'AlwaysOn'"),
     ],
 )

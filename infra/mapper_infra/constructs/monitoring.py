@@ -52,29 +52,14 @@ from cdktf_cdktf_provider_azurerm.storage_queue import StorageQueue
 from constructs import Construct
 
 from mapper_infra import catalog, config
-from mapper_infra.config import TIER_IOPS
+from mapper_infra.config import REGION_NAMES, TIER_IOPS
 from mapper_infra.constructs.site import Site
-from mapperdb.errors import ConfigError
 
 SERVER_NAMESPACE = "Microsoft.DBforPostgreSQL/flexibleServers"
 VAULT_NAMESPACE = "Microsoft.KeyVault/vaults"
 TOPIC_NAMESPACE = "Microsoft.EventGrid/systemTopics"
 MIB = 1024**2
 KEY_EVENTS_QUEUE = "key-events"
-# Service Health speaks region display names.
-REGION_NAMES = {
-    "westeurope": "West Europe",
-    "northeurope": "North Europe",
-    "swedencentral": "Sweden Central",
-    "germanywestcentral": "Germany West Central",
-    "francecentral": "France Central",
-    "uksouth": "UK South",
-    "ukwest": "UK West",
-    "eastus": "East US",
-    "eastus2": "East US 2",
-    "westus2": "West US 2",
-    "centralus": "Central US",
-}
 
 
 @dataclass(frozen=True)
@@ -388,7 +373,7 @@ class Monitoring(Construct):
                 category="ServiceHealth",
                 service_health=MonitorActivityLogAlertCriteriaServiceHealth(
                     events=["Incident", "Maintenance", "Security", "ActionRequired"],
-                    locations=[region_name(location) for location in self.wiring.locations],
+                    locations=[REGION_NAMES[location] for location in self.wiring.locations],
                     services=list(alert.services),
                 ),
             )
@@ -419,13 +404,3 @@ def watched_server(
         tier_iops=TIER_IOPS[env.server.storage_tier],
         pgbouncer=values.get("pgbouncer.enabled") == "true",
     )
-
-
-def region_name(location: str) -> str:
-    try:
-        return REGION_NAMES[location]
-    except KeyError:
-        raise ConfigError(
-            f"location {location!r} has no Service Health name in mapper_infra.constructs."
-            "monitoring.REGION_NAMES; add it there"
-        ) from None
