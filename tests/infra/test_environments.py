@@ -160,3 +160,71 @@ def test_constructs_never_branch_on_the_environment_name() -> None:
         text = source.read_text()
         for name in ("dev", "staging", "prod"):
             assert f'"{name}"' not in text and f"'{name}'" not in text, f"{source}: {name}"
+
+
+def test_two_environments_sharing_a_state_location_are_refused(tmp_path: Path) -> None:
+    write_env(tmp_path, "blue", {})
+    write_env(tmp_path, "green", {})
+    with pytest.raises(ConfigError, match=r"green\.toml: backend: state location "):
+        load_environments(tmp_path, ["blue"])
+
+
+def test_the_shipped_environments_keep_state_apart() -> None:
+    locations = [env.backend.location for env in load_environments(ENV_DIR)]
+    assert len(set(locations)) == len(locations)
+
+
+def test_a_replica_smaller_than_the_primary_is_refused_by_name(tmp_path: Path) -> None:
+    data = tomllib.loads((ENV_DIR / "prod.toml").read_text())
+    data["replicas"][1]["sku"] = "GP_Standard_D2ds_v5"
+    path = write_env(tmp_path, "small", {"replicas": data["replicas"]})
+    with pytest.raises(ConfigError) as caught:
+        load_environment(path)
+    assert caught.value.message == (
+        f"{path}: (top level): replica 'paired' (GP_Standard_D2ds_v5) is smaller than the "
+        "primary (GP_Standard_D4ds_v5); scale the replicas up first, then the primary"
+    )
+
+
+def test_a_larger_replica_is_accepted_and_gets_its_own_parameters(tmp_path: Path) -> None:
+    data = tomllib.loads((ENV_DIR / "prod.toml").read_text())
+    data["replicas"][1]["sku"] = "GP_Standard_D8ds_v5"
+    env = load_environment(write_env(tmp_path, "big", {"replicas": data["replicas"]}))
+    values = {p.name: p.value for p in env.parameters(env.replicas[1])}
+    assert int(values["max_connections"]) >= int(
+        next(p.value for p in env.parameters() if p.name == "max_connections")
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"keys.notify_before_expiry": "P7D"},
+            r"keys: need rotate_before_expiry < notify_before_expiry < expire_after",
+        ),
+        (
+            {"monitoring.alerts": {"postgres-cpus": {"threshold": 80}}},
+            r"monitoring: unknown alert postgres-cpus; the catalog \(alerts\.toml\) has",
+        ),
+        (
+            {"monitoring.alerts": {"postgres-cpu": {"threshold": "high"}}},
+            r"monitoring\.alerts\.postgres-cpu\.threshold: Input should be a valid number",
+        ),
+        (
+            {"server.virtual_endpoint_replica": "zone2"},
+            r"virtual_endpoint_replica 'zone2' is not a replica; replicas are zone3, paired",
+        ),
+        ({"backup.immutability": "Disabled"}, r"backup\.immutability: Input should be"),
+        ({"paired_location": "marsnorth"}, r"paired_location: unknown region 'marsnorth'"),
+        ({"backup.soft_delete": "Off"}, r"backup\.soft_delete: Input should be 'On' or 'AlwaysOn'"),
+    ],
+)
+def test_day_two_fields_are_validated(tmp_path: Path, change: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_environment(write_env(tmp_path, "bad", change))
+
+
+def test_endpoint_pairs_with_the_paired_region_replica_unless_told() -> None:
+    (prod,) = load_environments(ENV_DIR, ["prod"])
+    assert prod.endpoint_replica is not None and prod.endpoint_replica.region == "paired"

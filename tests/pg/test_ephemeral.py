@@ -60,7 +60,7 @@ def test_configured_like_flexible_server(empty_db: Database) -> None:
 
 def test_admin_creates_allowed_extensions_and_nothing_else(empty_db: Database) -> None:
     with psycopg.connect(empty_db.admin_conninfo, autocommit=True) as conn:
-        conn.execute("create extension pgcrypto")
+        conn.execute("create extension hypopg")
         conn.execute("create extension pg_stat_statements")  # untrusted: needs the allow-list
         for name in ("citext", "hstore"):  # trusted in PostgreSQL, but not allow-listed
             with pytest.raises(

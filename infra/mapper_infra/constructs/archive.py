@@ -28,35 +28,43 @@ from cdktf_cdktf_provider_azurerm.storage_management_policy import (
 )
 from constructs import Construct
 
-from mapper_infra.config import Archive
+from mapper_infra import config
 from mapper_infra.constructs.identity import Grant
 from mapper_infra.constructs.network import EndpointProps, private_endpoint
+from mapper_infra.constructs.protection import protect
+from mapper_infra.constructs.site import Site
 
 EXPORTS = "exports"
 AUDIT = "audit-archive"
 
 
 @dataclass(frozen=True)
-class ArchiveProps:
+class ArchiveWiring:
     account_name: str
-    resource_group_name: str
-    location: str
-    retention: Archive  # replication, soft delete, tiering and immutability periods
     endpoint_subnet_id: str
     blob_dns_zone_id: str
     encryption: Grant
 
 
 class ArchiveStorage(Construct):
-    def __init__(self, scope: Construct, id_: str, props: ArchiveProps) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        site: Site,
+        *,
+        retention: config.Archive,
+        protection: config.Protection,
+        wiring: ArchiveWiring,
+    ) -> None:
         super().__init__(scope, id_)
         self.account = StorageAccount(
             self,
             "account",
-            name=props.account_name,
+            name=wiring.account_name,
             account_kind="StorageV2",
             account_tier="Standard",
-            account_replication_type=props.retention.replication,
+            account_replication_type=retention.replication,
             min_tls_version="TLS1_2",
             https_traffic_only_enabled=True,
             public_network_access_enabled=False,
@@ -67,13 +75,13 @@ class ArchiveStorage(Construct):
             infrastructure_encryption_enabled=True,
             # Exports and audit archives hold tenant data: encrypted with our key, like the server.
             identity=StorageAccountIdentity(
-                type="UserAssigned", identity_ids=[props.encryption.identity.id]
+                type="UserAssigned", identity_ids=[wiring.encryption.identity.id]
             ),
             customer_managed_key=StorageAccountCustomerManagedKey(
-                key_vault_key_id=props.encryption.key.versionless_id,
-                user_assigned_identity_id=props.encryption.identity.id,
+                key_vault_key_id=wiring.encryption.key.versionless_id,
+                user_assigned_identity_id=wiring.encryption.identity.id,
             ),
-            depends_on=[props.encryption.access],
+            depends_on=[wiring.encryption.access],
             cross_tenant_replication_enabled=False,
             network_rules=StorageAccountNetworkRules(
                 default_action="Deny", bypass=["AzureServices"]
@@ -82,28 +90,28 @@ class ArchiveStorage(Construct):
                 versioning_enabled=True,
                 change_feed_enabled=True,
                 delete_retention_policy=StorageAccountBlobPropertiesDeleteRetentionPolicy(
-                    days=props.retention.soft_delete_days
+                    days=retention.soft_delete_days
                 ),
                 container_delete_retention_policy=(
                     StorageAccountBlobPropertiesContainerDeleteRetentionPolicy(
-                        days=props.retention.soft_delete_days
+                        days=retention.soft_delete_days
                     )
                 ),
             ),
-            resource_group_name=props.resource_group_name,
-            location=props.location,
+            resource_group_name=site.resource_group_name,
+            location=site.location,
         )
+        protect(self, self.account, self.account.id, protection)
         private_endpoint(
             self,
             "blob-endpoint",
+            site,
             EndpointProps(
-                name=f"{props.account_name}-blob-pe",
-                subnet_id=props.endpoint_subnet_id,
+                name=f"{wiring.account_name}-blob-pe",
+                subnet_id=wiring.endpoint_subnet_id,
                 target_id=self.account.id,
                 subresource="blob",
-                dns_zone_id=props.blob_dns_zone_id,
-                resource_group_name=props.resource_group_name,
-                location=props.location,
+                dns_zone_id=wiring.blob_dns_zone_id,
             ),
         )
         for name in (EXPORTS, AUDIT):
@@ -121,7 +129,7 @@ class ArchiveStorage(Construct):
                     self,
                     "audit-immutability",
                     storage_container_resource_manager_id=container.resource_manager_id,
-                    immutability_period_in_days=props.retention.audit_immutability_days,
+                    immutability_period_in_days=retention.audit_immutability_days,
                     protected_append_writes_enabled=True,
                 )
         StorageManagementPolicy(
@@ -138,18 +146,18 @@ class ArchiveStorage(Construct):
                     actions=StorageManagementPolicyRuleActions(
                         base_blob=StorageManagementPolicyRuleActionsBaseBlob(
                             tier_to_cool_after_days_since_modification_greater_than=(
-                                props.retention.cool_after_days
+                                retention.cool_after_days
                             ),
                             tier_to_archive_after_days_since_modification_greater_than=(
-                                props.retention.archive_after_days
+                                retention.archive_after_days
                             ),
                             delete_after_days_since_modification_greater_than=(
-                                props.retention.delete_after_days
+                                retention.delete_after_days
                             ),
                         ),
                         # Old versions of a blob go once the soft-delete window has passed.
                         version=StorageManagementPolicyRuleActionsVersion(
-                            delete_after_days_since_creation=props.retention.soft_delete_days
+                            delete_after_days_since_creation=retention.soft_delete_days
                         ),
                     ),
                 )

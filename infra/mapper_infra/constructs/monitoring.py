@@ -1,13 +1,24 @@
-"""Monitoring: a Log Analytics workspace, diagnostic settings, one action group per severity,
-metric alerts on every server, replica and vault, and activity-log alerts on deletions.
+"""Monitoring: a Log Analytics workspace, diagnostic settings, one action group per severity, and
+every alert of the catalog (``mapper_infra/data/alerts.toml``) on what it targets.
 
-The metric alerts cover Azure Monitor Baseline Alerts (AMBA) for flexible servers and Key Vault.
+The construct holds no thresholds: they come from the catalog with the environment's settings
+applied (``Monitoring.catalog``); each alert's description links its runbook.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
+from cdktf_cdktf_provider_azurerm.eventgrid_system_topic import (
+    EventgridSystemTopic,
+    EventgridSystemTopicIdentity,
+)
+from cdktf_cdktf_provider_azurerm.eventgrid_system_topic_event_subscription import (
+    EventgridSystemTopicEventSubscription,
+    EventgridSystemTopicEventSubscriptionDeliveryIdentity,
+    EventgridSystemTopicEventSubscriptionStorageQueueEndpoint,
+)
 from cdktf_cdktf_provider_azurerm.log_analytics_workspace import LogAnalyticsWorkspace
 from cdktf_cdktf_provider_azurerm.monitor_action_group import (
     MonitorActionGroup,
@@ -17,6 +28,8 @@ from cdktf_cdktf_provider_azurerm.monitor_activity_log_alert import (
     MonitorActivityLogAlert,
     MonitorActivityLogAlertAction,
     MonitorActivityLogAlertCriteria,
+    MonitorActivityLogAlertCriteriaResourceHealth,
+    MonitorActivityLogAlertCriteriaServiceHealth,
 )
 from cdktf_cdktf_provider_azurerm.monitor_diagnostic_setting import (
     MonitorDiagnosticSetting,
@@ -27,23 +40,56 @@ from cdktf_cdktf_provider_azurerm.monitor_metric_alert import (
     MonitorMetricAlert,
     MonitorMetricAlertAction,
     MonitorMetricAlertCriteria,
+    MonitorMetricAlertCriteriaDimension,
 )
+from cdktf_cdktf_provider_azurerm.monitor_scheduled_query_rules_alert_v2 import (
+    MonitorScheduledQueryRulesAlertV2,
+    MonitorScheduledQueryRulesAlertV2Action,
+    MonitorScheduledQueryRulesAlertV2Criteria,
+)
+from cdktf_cdktf_provider_azurerm.role_assignment import RoleAssignment
+from cdktf_cdktf_provider_azurerm.storage_queue import StorageQueue
 from constructs import Construct
+
+from mapper_infra import catalog, config
+from mapper_infra.config import REGION_NAMES, TIER_IOPS
+from mapper_infra.constructs.site import Site
 
 SERVER_NAMESPACE = "Microsoft.DBforPostgreSQL/flexibleServers"
 VAULT_NAMESPACE = "Microsoft.KeyVault/vaults"
-GIB = 1024**3
-# PostgreSQL stops accepting writes at 2^31 transaction IDs; alert at half, well after a healthy
-# autovacuum (autovacuum_freeze_max_age, 200 million) would have frozen old rows.
-XID_ALERT = 1_000_000_000
+TOPIC_NAMESPACE = "Microsoft.EventGrid/systemTopics"
+MIB = 1024**2
+KEY_EVENTS_QUEUE = "key-events"
 
 
 @dataclass(frozen=True)
 class WatchedServer:
+    """A server or replica, with the facts its relative thresholds are computed from."""
+
     key: str  # construct-id friendly name, e.g. "primary" or "replica-zone3"
     server_id: str
+    role: Literal["primary", "replica"]
     max_connections: int
-    replica: bool
+    storage_mb: int
+    tier_iops: int
+    pgbouncer: bool
+
+    def watched_by(self, alert: catalog.MetricAlert) -> bool:
+        if alert.target == "server":
+            return True
+        if alert.target == "pgbouncer":
+            return self.pgbouncer
+        return alert.target == self.role
+
+    def threshold(self, alert: catalog.MetricAlert) -> float:
+        share = alert.threshold / 100
+        if alert.relative_to == "max_connections":
+            return int(share * self.max_connections)
+        if alert.relative_to == "storage":
+            return int(share * self.storage_mb * MIB)
+        if alert.relative_to == "tier_iops":
+            return int(share * self.tier_iops)
+        return alert.threshold
 
 
 @dataclass(frozen=True)
@@ -52,223 +98,309 @@ class Watched:
 
     key: str
     resource_id: str
-
-
-@dataclass(frozen=True)
-class MetricRule:
-    metric: str
-    aggregation: str
-    operator: str
-    threshold: float
-    severity: int
-    description: str
-    window: str = "PT15M"
-    # The threshold is a share of the server's max_connections (from the tuned parameters).
-    of_max_connections: bool = False
-
-    def threshold_for(self, max_connections: int) -> float:
-        return int(self.threshold * max_connections) if self.of_max_connections else self.threshold
-
-
-SERVER_RULES = (
-    MetricRule("cpu_percent", "Average", "GreaterThan", 90, 2, "CPU above 90%"),
-    MetricRule("memory_percent", "Average", "GreaterThan", 90, 2, "memory above 90%"),
-    MetricRule(
-        "storage_percent",
-        "Average",
-        "GreaterThan",
-        85,
-        1,
-        "storage above 85%: autogrow or cleanup needed",
-    ),
-    MetricRule(
-        "storage_free", "Minimum", "LessThan", 5 * GIB, 1, "less than 5 GiB of storage free"
-    ),
-    MetricRule(
-        "active_connections",
-        "Maximum",
-        "GreaterThan",
-        0.8,
-        2,
-        "connections above 80% of max_connections: check pooling",
-        of_max_connections=True,
-    ),
-    MetricRule(
-        "connections_failed",
-        "Total",
-        "GreaterThan",
-        10,
-        2,
-        "failed connections: misconfigured clients or password guessing",
-        "PT5M",
-    ),
-    MetricRule(
-        "disk_iops_consumed_percentage",
-        "Average",
-        "GreaterThan",
-        90,
-        2,
-        "disk IOPS above 90% of the tier's limit",
-    ),
-    MetricRule("is_db_alive", "Minimum", "LessThan", 1, 0, "server is down", "PT5M"),
-    MetricRule("deadlocks", "Total", "GreaterThan", 0, 3, "deadlocks detected"),
-    MetricRule(
-        "maximum_used_transactionIDs",
-        "Maximum",
-        "GreaterThan",
-        XID_ALERT,
-        1,
-        "transaction ID wraparound approaching: vacuum is not keeping up",
-    ),
-)
-REPLICA_RULES = (
-    MetricRule(
-        "physical_replication_delay_in_seconds",
-        "Maximum",
-        "GreaterThan",
-        60,
-        2,
-        "replica more than a minute behind",
-        "PT5M",
-    ),
-)
-VAULT_RULES = (
-    MetricRule(
-        "Availability",
-        "Average",
-        "LessThan",
-        100,
-        1,
-        "Key Vault requests failing: servers cannot unwrap their keys",
-    ),
-    MetricRule(
-        "SaturationShoebox",
-        "Average",
-        "GreaterThan",
-        75,
-        2,
-        "Key Vault above 75% of its throttling limit",
-    ),
-    MetricRule(
-        "ServiceApiLatency", "Average", "GreaterThan", 1000, 2, "Key Vault latency above one second"
-    ),
-)
-# severity -> action group; Azure's 0 and 1 page someone, 2 goes to the team, 3 is informational
-SEVERITY_GROUP = {0: "critical", 1: "critical", 2: "warning", 3: "info"}
-
-
-@dataclass(frozen=True)
-class MonitoringProps:
-    name: str
-    resource_group_name: str
-    resource_group_id: str
     location: str
-    log_retention_days: int
-    emails: dict[str, tuple[str, ...]]  # action group (critical/warning/info) -> addresses
+
+
+@dataclass(frozen=True)
+class MonitoringWiring:
+    resource_group_id: str
+    subscription_id: str
+    locations: tuple[str, ...]  # the regions the environment runs in
     servers: tuple[WatchedServer, ...]
     vaults: tuple[Watched, ...]
-    # Logged but not alerted on: the archive's blob service, so reads of audit archives leave
-    # a trace in the workspace.
+    # Logged but not alerted on: the archive's blob and queue services, so reads of audit
+    # archives and of key events leave a trace in the workspace.
     logged_only: tuple[Watched, ...]
+    # Where Key Vault events (expiry notices) are queued for whoever follows the runbook.
+    event_account_id: str
 
 
 class Monitoring(Construct):
-    def __init__(self, scope: Construct, id_: str, props: MonitoringProps) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        site: Site,
+        monitoring: config.Monitoring,
+        wiring: MonitoringWiring,
+    ) -> None:
         super().__init__(scope, id_)
-        self.props = props
+        self.site, self.monitoring, self.wiring = site, monitoring, wiring
         self.workspace = LogAnalyticsWorkspace(
             self,
             "workspace",
-            name=f"{props.name}-logs",
-            resource_group_name=props.resource_group_name,
-            location=props.location,
+            name=f"{site.stem}-logs",
+            resource_group_name=site.resource_group_name,
+            location=site.location,
             sku="PerGB2018",
-            retention_in_days=props.log_retention_days,
+            retention_in_days=monitoring.log_retention_days,
             local_authentication_enabled=False,
         )
+        emails = {
+            "critical": monitoring.critical_emails,
+            "warning": monitoring.warning_emails,
+            "info": monitoring.info_emails,
+        }
         self.groups = {
             group: MonitorActionGroup(
                 self,
                 f"{group}-group",
-                name=f"{props.name}-{group}",
-                resource_group_name=props.resource_group_name,
+                name=f"{site.stem}-{group}",
+                resource_group_name=site.resource_group_name,
                 short_name=f"db{group}"[:12],
                 email_receiver=[
                     MonitorActionGroupEmailReceiver(
                         name=f"{group}-{i}", email_address=email, use_common_alert_schema=True
                     )
-                    for i, email in enumerate(emails)
+                    for i, email in enumerate(addresses)
                 ],
             )
-            for group, emails in props.emails.items()
+            for group, addresses in emails.items()
         }
-        for server in props.servers:
-            self._diagnostics(server.key, server.server_id)
-            rules = SERVER_RULES + (REPLICA_RULES if server.replica else ())
-            for rule in rules:
-                threshold = rule.threshold_for(server.max_connections)
-                self._alert(server.key, server.server_id, SERVER_NAMESPACE, rule, threshold)
-        for vault in props.vaults:
-            self._diagnostics(vault.key, vault.resource_id)
-            for rule in VAULT_RULES:
-                self._alert(vault.key, vault.resource_id, VAULT_NAMESPACE, rule, rule.threshold)
-        for logged in props.logged_only:
-            self._diagnostics(logged.key, logged.resource_id)
-        for key, operation in (
-            ("server-deleted", f"{SERVER_NAMESPACE}/delete"),
-            ("vault-deleted", f"{VAULT_NAMESPACE}/delete"),
-        ):
-            MonitorActivityLogAlert(
-                self,
-                key,
-                name=f"{props.name}-{key}",
-                resource_group_name=props.resource_group_name,
-                location="global",
-                scopes=[props.resource_group_id],
-                description=f"{operation} was called in {props.name}",
-                criteria=MonitorActivityLogAlertCriteria(
-                    category="Administrative", operation_name=operation
-                ),
-                action=[MonitorActivityLogAlertAction(action_group_id=self.groups["critical"].id)],
-            )
+        targets: list[WatchedServer | Watched] = [
+            *wiring.servers,
+            *wiring.vaults,
+            *wiring.logged_only,
+        ]
+        for target in targets:
+            self._diagnostics(target)
+        topics: dict[str, EventgridSystemTopic] = {}
+        for alert in monitoring.catalog:
+            if isinstance(alert, catalog.MetricAlert):
+                self._metric_alerts(alert)
+            elif isinstance(alert, catalog.EventAlert):
+                topics = topics or self._key_event_topics(alert)
+                for key, topic in topics.items():
+                    self._event_alert(alert, key, topic)
+            elif isinstance(alert, catalog.LogAlert):
+                self._log_alert(alert)
+            else:
+                self._activity_alert(alert)
 
-    def _diagnostics(self, key: str, target_id: str) -> None:
+    def _description(self, alert: catalog.Alert) -> str:
+        return f"{alert.summary}. Runbook: {self.monitoring.runbook_url(alert)}"
+
+    def _diagnostics(self, target: WatchedServer | Watched) -> None:
         MonitorDiagnosticSetting(
             self,
-            f"{key}-diagnostics",
+            f"{target.key}-diagnostics",
             name="to-log-analytics",
-            target_resource_id=target_id,
+            target_resource_id=(
+                target.server_id if isinstance(target, WatchedServer) else target.resource_id
+            ),
             log_analytics_workspace_id=self.workspace.id,
             log_analytics_destination_type="Dedicated",
             enabled_log=[MonitorDiagnosticSettingEnabledLog(category_group="allLogs")],
             enabled_metric=[MonitorDiagnosticSettingEnabledMetric(category="AllMetrics")],
         )
 
-    def _alert(
-        self, key: str, scope: str, namespace: str, rule: MetricRule, threshold: float
+    def _metric_alerts(self, alert: catalog.MetricAlert) -> None:
+        if alert.target == "vault":
+            for vault in self.wiring.vaults:
+                self._metric(alert, vault.key, vault.resource_id, VAULT_NAMESPACE, alert.threshold)
+            return
+        for server in self.wiring.servers:
+            if server.watched_by(alert):
+                self._metric(
+                    alert, server.key, server.server_id, SERVER_NAMESPACE, server.threshold(alert)
+                )
+
+    def _metric(
+        self,
+        alert: catalog.MetricAlert | catalog.EventAlert,
+        key: str,
+        scope: str,
+        namespace: str,
+        threshold: float,
     ) -> None:
+        if isinstance(alert, catalog.MetricAlert):
+            metric, aggregation, operator = alert.metric, alert.aggregation, alert.operator
+            dimensions = (
+                [
+                    MonitorMetricAlertCriteriaDimension(
+                        name=alert.dimension.name,
+                        operator="Include",
+                        values=list(alert.dimension.values),
+                    )
+                ]
+                if alert.dimension
+                else None
+            )
+        else:
+            metric, aggregation, operator, dimensions = (
+                "MatchedEventCount",
+                "Total",
+                "GreaterThan",
+                None,
+            )
         MonitorMetricAlert(
             self,
-            f"{key}-{rule.metric}",
-            name=f"{self.props.name}-{key}-{rule.metric}",
-            resource_group_name=self.props.resource_group_name,
+            f"{key}-{alert.id}",
+            name=f"{self.site.stem}-{key}-{alert.id}",
+            resource_group_name=self.site.resource_group_name,
             scopes=[scope],
-            description=rule.description,
-            severity=rule.severity,
-            frequency="PT5M",
-            window_size=rule.window,
+            description=self._description(alert),
+            severity=alert.severity,
+            frequency=alert.frequency,
+            window_size=alert.window,
             criteria=[
                 MonitorMetricAlertCriteria(
                     metric_namespace=namespace,
-                    metric_name=rule.metric,
-                    aggregation=rule.aggregation,
-                    operator=rule.operator,
+                    metric_name=metric,
+                    aggregation=aggregation,
+                    operator=operator,
                     threshold=threshold,
+                    dimension=dimensions,
                 )
             ],
-            action=[
-                MonitorMetricAlertAction(
-                    action_group_id=self.groups[SEVERITY_GROUP[rule.severity]].id
-                )
-            ],
+            action=[MonitorMetricAlertAction(action_group_id=self.groups[alert.group].id)],
         )
+
+    def _key_event_topics(self, alert: catalog.EventAlert) -> dict[str, EventgridSystemTopic]:
+        """Each vault's Event Grid topic, delivering the alert's events to one queue.
+
+        Key Vault publishes KeyNearExpiry only to a subscriber; the queue keeps the events (which
+        key, which version) for the runbook, and a metric alert on each topic counts them.
+        """
+        queue = StorageQueue(
+            self,
+            "key-events-queue",
+            name=KEY_EVENTS_QUEUE,
+            storage_account_id=self.wiring.event_account_id,
+        )
+        topics = {}
+        for vault in self.wiring.vaults:
+            topic = EventgridSystemTopic(
+                self,
+                f"{vault.key}-events",
+                name=f"{self.site.stem}-{vault.key}-events",
+                resource_group_name=self.site.resource_group_name,
+                location=vault.location,
+                topic_type=VAULT_NAMESPACE,
+                source_resource_id=vault.resource_id,
+                identity=EventgridSystemTopicIdentity(type="SystemAssigned"),
+            )
+            sender = RoleAssignment(
+                self,
+                f"{vault.key}-events-sender",
+                scope=queue.resource_manager_id,
+                role_definition_name="Storage Queue Data Message Sender",
+                principal_id=topic.identity.principal_id,
+                principal_type="ServicePrincipal",
+            )
+            EventgridSystemTopicEventSubscription(
+                self,
+                f"{vault.key}-key-expiry",
+                name="key-expiry",
+                system_topic=topic.name,
+                resource_group_name=self.site.resource_group_name,
+                included_event_types=list(alert.event_types),
+                storage_queue_endpoint=EventgridSystemTopicEventSubscriptionStorageQueueEndpoint(
+                    storage_account_id=self.wiring.event_account_id, queue_name=queue.name
+                ),
+                delivery_identity=EventgridSystemTopicEventSubscriptionDeliveryIdentity(
+                    type="SystemAssigned"
+                ),
+                depends_on=[sender],
+            )
+            topics[vault.key] = topic
+        return topics
+
+    def _event_alert(
+        self, alert: catalog.EventAlert, key: str, topic: EventgridSystemTopic
+    ) -> None:
+        self._metric(alert, f"{key}-events", topic.id, TOPIC_NAMESPACE, 0)
+
+    def _log_alert(self, alert: catalog.LogAlert) -> None:
+        operations = ", ".join(f'"{op}"' for op in alert.operations)
+        # Key Vault logs go to AZKVAuditLogs (resource-specific) or AzureDiagnostics, depending
+        # on the workspace's state; the union covers both and tolerates an absent table.
+        query = (
+            f"let ops = dynamic([{operations}]);\n"
+            "union isfuzzy=true\n"
+            "    (AZKVAuditLogs | where OperationName in (ops)),\n"
+            '    (AzureDiagnostics | where ResourceProvider == "MICROSOFT.KEYVAULT"'
+            " and OperationName in (ops))"
+        )
+        MonitorScheduledQueryRulesAlertV2(
+            self,
+            alert.id,
+            name=f"{self.site.stem}-{alert.id}",
+            resource_group_name=self.site.resource_group_name,
+            location=self.site.location,
+            scopes=[self.workspace.id],
+            description=self._description(alert),
+            severity=alert.severity,
+            evaluation_frequency=alert.frequency,
+            window_duration=alert.window,
+            criteria=[
+                MonitorScheduledQueryRulesAlertV2Criteria(
+                    query=query,
+                    time_aggregation_method="Count",
+                    operator="GreaterThan",
+                    threshold=0,
+                )
+            ],
+            # The tables appear with the first log entry; the query is valid before that.
+            skip_query_validation=True,
+            action=MonitorScheduledQueryRulesAlertV2Action(
+                action_groups=[self.groups[alert.group].id]
+            ),
+        )
+
+    def _activity_alert(
+        self,
+        alert: catalog.ActivityAlert | catalog.ResourceHealthAlert | catalog.ServiceHealthAlert,
+    ) -> None:
+        scopes = [self.wiring.resource_group_id]
+        if isinstance(alert, catalog.ActivityAlert):
+            criteria = MonitorActivityLogAlertCriteria(
+                category="Administrative", operation_name=alert.operation
+            )
+        elif isinstance(alert, catalog.ResourceHealthAlert):
+            criteria = MonitorActivityLogAlertCriteria(
+                category="ResourceHealth",
+                resource_types=[SERVER_NAMESPACE, VAULT_NAMESPACE],
+                resource_health=MonitorActivityLogAlertCriteriaResourceHealth(
+                    current=["Degraded", "Unavailable"],
+                    # A restart someone asked for is not news.
+                    reason=["PlatformInitiated", "Unknown"],
+                ),
+            )
+        else:
+            scopes = [f"/subscriptions/{self.wiring.subscription_id}"]
+            criteria = MonitorActivityLogAlertCriteria(
+                category="ServiceHealth",
+                service_health=MonitorActivityLogAlertCriteriaServiceHealth(
+                    events=["Incident", "Maintenance", "Security", "ActionRequired"],
+                    locations=[REGION_NAMES[location] for location in self.wiring.locations],
+                    services=list(alert.services),
+                ),
+            )
+        MonitorActivityLogAlert(
+            self,
+            alert.id,
+            name=f"{self.site.stem}-{alert.id}",
+            resource_group_name=self.site.resource_group_name,
+            location="global",
+            scopes=scopes,
+            description=self._description(alert),
+            criteria=criteria,
+            action=[MonitorActivityLogAlertAction(action_group_id=self.groups[alert.group].id)],
+        )
+
+
+def watched_server(
+    env: config.Environment, server_id: str, replica: config.Replica | None = None
+) -> WatchedServer:
+    """A server to alert on, with what its relative thresholds are computed from."""
+    values = {p.name: p.value for p in env.parameters(replica)}
+    return WatchedServer(
+        key="primary" if replica is None else f"replica-{replica.name}",
+        server_id=server_id,
+        role="primary" if replica is None else "replica",
+        max_connections=int(values["max_connections"]),
+        storage_mb=env.server.storage_mb,
+        tier_iops=TIER_IOPS[env.server.storage_tier],
+        pgbouncer=values.get("pgbouncer.enabled") == "true",
+    )

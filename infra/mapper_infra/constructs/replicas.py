@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cdktf import ITerraformDependable
+from cdktf import ITerraformDependable, TerraformResourceLifecycle
 from cdktf_cdktf_provider_azurerm.postgresql_flexible_server import (
     PostgresqlFlexibleServer,
     PostgresqlFlexibleServerCustomerManagedKey,
@@ -16,14 +16,18 @@ from cdktf_cdktf_provider_azurerm.postgresql_flexible_server_virtual_endpoint im
 )
 from constructs import Construct
 
+from mapper_infra import config
+from mapper_infra.constructs.protection import protect
+from mapper_infra.constructs.server import azure_managed
+from mapper_infra.constructs.site import Site
+
 
 @dataclass(frozen=True)
-class ReplicaSpec:
-    name: str
+class RegionWiring:
+    """What a replica in one region (primary or paired) is connected to."""
+
     location: str
-    zone: str
     subnet_id: str
-    dns_zone_id: str
     # A replica encrypts with a key of its own region, used through an identity it holds.
     identity_id: str
     key_id: str
@@ -31,57 +35,72 @@ class ReplicaSpec:
 
 
 @dataclass(frozen=True)
-class ReplicasProps:
-    resource_group_name: str
+class ReplicasWiring:
     source_server_id: str
-    sku_name: str
-    storage_mb: int
-    storage_tier: str
-    auto_grow: bool
-    endpoint_name: str
-    replicas: tuple[ReplicaSpec, ...]
+    dns_zone_id: str
+    regions: dict[str, RegionWiring]  # "primary" / "paired"
 
 
 class Replicas(Construct):
-    def __init__(self, scope: Construct, id_: str, props: ReplicasProps) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        site: Site,
+        env: config.Environment,
+        wiring: ReplicasWiring,
+    ) -> None:
         super().__init__(scope, id_)
-        self.servers: list[tuple[ReplicaSpec, PostgresqlFlexibleServer]] = []
-        for spec in props.replicas:
-            server = PostgresqlFlexibleServer(
+        server = env.server
+        self.servers: list[tuple[config.Replica, PostgresqlFlexibleServer]] = []
+        for replica in env.replicas:
+            region = wiring.regions[replica.region]
+            name = f"{site.stem}-pg-{replica.name}"
+            created = PostgresqlFlexibleServer(
                 self,
-                spec.name,
-                name=spec.name,
-                resource_group_name=props.resource_group_name,
-                location=spec.location,
+                name,
+                name=name,
+                resource_group_name=site.resource_group_name,
+                location=region.location,
                 create_mode="Replica",
-                source_server_id=props.source_server_id,
-                # A replica must match its source's compute and storage to keep up with it.
-                sku_name=props.sku_name,
-                storage_mb=props.storage_mb,
-                storage_tier=props.storage_tier,
-                auto_grow_enabled=props.auto_grow,
-                zone=spec.zone,
-                delegated_subnet_id=spec.subnet_id,
-                private_dns_zone_id=spec.dns_zone_id,
+                source_server_id=wiring.source_server_id,
+                # At least the primary's compute (validated), the same storage: a replica
+                # smaller than its source falls behind.
+                sku_name=env.replica_sku(replica).sku_name,
+                storage_mb=server.storage_mb,
+                storage_tier=server.storage_tier,
+                auto_grow_enabled=server.auto_grow,
+                zone=replica.zone,
+                delegated_subnet_id=region.subnet_id,
+                private_dns_zone_id=wiring.dns_zone_id,
                 public_network_access_enabled=False,
                 identity=PostgresqlFlexibleServerIdentity(
-                    type="UserAssigned", identity_ids=[spec.identity_id]
+                    type="UserAssigned", identity_ids=[region.identity_id]
                 ),
                 customer_managed_key=PostgresqlFlexibleServerCustomerManagedKey(
-                    key_vault_key_id=spec.key_id,
-                    primary_user_assigned_identity_id=spec.identity_id,
+                    key_vault_key_id=region.key_id,
+                    primary_user_assigned_identity_id=region.identity_id,
                 ),
-                depends_on=list(spec.depends_on),
+                lifecycle=TerraformResourceLifecycle(
+                    ignore_changes=azure_managed(server.auto_grow, high_availability=False)
+                ),
+                depends_on=list(region.depends_on),
             )
-            self.servers.append((spec, server))
-        if self.servers:
-            # The endpoint pair follows the first (same-region) replica: after a promotion the
-            # read-write name points at it without a client change.
+            protect(self, created, created.id, env.protection)
+            self.servers.append((replica, created))
+        paired_with = env.endpoint_replica
+        if paired_with is not None:
+            # The read-write name follows a promotion of the replica it pairs with: the one in
+            # the paired region, promoted when the primary region is lost (Environment.
+            # endpoint_replica). Creating or updating an endpoint while a replica is still being
+            # built fails, so it waits for every replica, not only its partner.
+            partner = next(s for r, s in self.servers if r.name == paired_with.name)
             PostgresqlFlexibleServerVirtualEndpoint(
                 self,
                 "virtual-endpoint",
-                name=props.endpoint_name,
-                source_server_id=props.source_server_id,
-                replica_server_id=self.servers[0][1].id,
+                name=f"{site.stem}-endpoint",
+                source_server_id=wiring.source_server_id,
+                replica_server_id=partner.id,
                 type="ReadWrite",
+                depends_on=[s for _, s in self.servers],
             )
