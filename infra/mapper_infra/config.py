@@ -387,6 +387,14 @@ class Environment(Strict):
         """The start of every resource name, e.g. ``lmdb-prod``."""
         return f"{self.prefix}-{self.name}"
 
+    @property
+    def resource_group_name(self) -> str:
+        return f"{self.stem}-rg"
+
+    def server_name(self, replica: Replica | None = None) -> str:
+        """The primary's name, or a replica's."""
+        return f"{self.stem}-pg" if replica is None else f"{self.stem}-pg-{replica.name}"
+
     def vault_name(self, region: str) -> str:
         return f"{self.stem}-kv" if region == "primary" else f"{self.stem}-kv-{region}"
 

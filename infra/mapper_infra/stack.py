@@ -15,12 +15,7 @@ from mapper_infra.config import Environment
 from mapper_infra.constructs.archive import ArchiveStorage, ArchiveWiring
 from mapper_infra.constructs.backup import LongTermBackup
 from mapper_infra.constructs.identity import RegionalKeys, VaultWiring
-from mapper_infra.constructs.monitoring import (
-    Monitoring,
-    MonitoringWiring,
-    Watched,
-    watched_server,
-)
+from mapper_infra.constructs.monitoring import Monitoring, MonitoringWiring, Watched
 from mapper_infra.constructs.network import PrivateDns, RegionNetwork, peer
 from mapper_infra.constructs.parameters import ParametersProps, ServerParameters
 from mapper_infra.constructs.replicas import RegionWiring, Replicas, ReplicasWiring
@@ -28,6 +23,7 @@ from mapper_infra.constructs.server import GeoBackup, Server, ServerWiring
 from mapper_infra.constructs.site import Site
 from mapper_infra.provider import configure_terraform
 from mapper_infra.tagging import TagEverything
+from mapper_infra.watch import watched_server
 from mapperdb.platform import APP_DATABASE
 
 
@@ -36,7 +32,7 @@ class DatabaseStack(TerraformStack):
         super().__init__(scope, env.name)
         configure_terraform(self, env)
         client = DataAzurermClientConfig(self, "client")
-        group = ResourceGroup(self, "group", name=f"{env.stem}-rg", location=env.location)
+        group = ResourceGroup(self, "group", name=env.resource_group_name, location=env.location)
         site = Site(env.stem, group.name, env.location)
 
         nets = {"primary": env.network.primary}

@@ -8,7 +8,6 @@ applied (``Monitoring.catalog``); each alert's description links its runbook.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from cdktf_cdktf_provider_azurerm.eventgrid_system_topic import (
     EventgridSystemTopic,
@@ -52,44 +51,14 @@ from cdktf_cdktf_provider_azurerm.storage_queue import StorageQueue
 from constructs import Construct
 
 from mapper_infra import catalog, config
-from mapper_infra.config import REGION_NAMES, TIER_IOPS
+from mapper_infra.config import REGION_NAMES
 from mapper_infra.constructs.site import Site
+from mapper_infra.watch import WatchedServer
 
 SERVER_NAMESPACE = "Microsoft.DBforPostgreSQL/flexibleServers"
 VAULT_NAMESPACE = "Microsoft.KeyVault/vaults"
 TOPIC_NAMESPACE = "Microsoft.EventGrid/systemTopics"
-MIB = 1024**2
 KEY_EVENTS_QUEUE = "key-events"
-
-
-@dataclass(frozen=True)
-class WatchedServer:
-    """A server or replica, with the facts its relative thresholds are computed from."""
-
-    key: str  # construct-id friendly name, e.g. "primary" or "replica-zone3"
-    server_id: str
-    role: Literal["primary", "replica"]
-    max_connections: int
-    storage_mb: int
-    tier_iops: int
-    pgbouncer: bool
-
-    def watched_by(self, alert: catalog.MetricAlert) -> bool:
-        if alert.target == "server":
-            return True
-        if alert.target == "pgbouncer":
-            return self.pgbouncer
-        return alert.target == self.role
-
-    def threshold(self, alert: catalog.MetricAlert) -> float:
-        share = alert.threshold / 100
-        if alert.relative_to == "max_connections":
-            return int(share * self.max_connections)
-        if alert.relative_to == "storage":
-            return int(share * self.storage_mb * MIB)
-        if alert.relative_to == "tier_iops":
-            return int(share * self.tier_iops)
-        return alert.threshold
 
 
 @dataclass(frozen=True)
@@ -388,19 +357,3 @@ class Monitoring(Construct):
             criteria=criteria,
             action=[MonitorActivityLogAlertAction(action_group_id=self.groups[alert.group].id)],
         )
-
-
-def watched_server(
-    env: config.Environment, server_id: str, replica: config.Replica | None = None
-) -> WatchedServer:
-    """A server to alert on, with what its relative thresholds are computed from."""
-    values = {p.name: p.value for p in env.parameters(replica)}
-    return WatchedServer(
-        key="primary" if replica is None else f"replica-{replica.name}",
-        server_id=server_id,
-        role="primary" if replica is None else "replica",
-        max_connections=int(values["max_connections"]),
-        storage_mb=env.server.storage_mb,
-        tier_iops=TIER_IOPS[env.server.storage_tier],
-        pgbouncer=values.get("pgbouncer.enabled") == "true",
-    )

@@ -55,7 +55,7 @@ class Replicas(Construct):
         self.servers: list[tuple[config.Replica, PostgresqlFlexibleServer]] = []
         for replica in env.replicas:
             region = wiring.regions[replica.region]
-            name = f"{site.stem}-pg-{replica.name}"
+            name = env.server_name(replica)
             created = PostgresqlFlexibleServer(
                 self,
                 name,
