@@ -46,6 +46,7 @@ Conn = psycopg.Connection[Any]
 
 # Replay lag of a standby: zero when it has replayed everything it received (an idle primary
 # writes nothing, and the last replay timestamp would otherwise look old); zero on a primary.
+ISOLATION_LEVELS = ("read committed", "repeatable read", "serializable")
 LAG_QUERY = """
 select case
     when not pg_is_in_recovery() then 0::float8
@@ -248,12 +249,25 @@ class Database:
     # -- transactions --------------------------------------------------------------------------
     @contextmanager
     def tenant(
-        self, tenant_id: uuid.UUID | str, readonly: bool = False, *, actor: str | None = None
+        self,
+        tenant_id: uuid.UUID | str,
+        readonly: bool = False,
+        *,
+        actor: str | None = None,
+        isolation: str | None = None,
     ) -> Iterator[Conn]:
         """One transaction as ``tenant_id``: committed when the block ends, rolled back if it
         raises. ``readonly`` runs it read-only, on the replica when that is usable. ``actor``
-        is recorded by the audit trail (``app.actor``)."""
+        is recorded by the audit trail (``app.actor``); ``isolation`` is ``repeatable read``
+        or ``serializable`` (default: the server's, read committed)."""
         tenant = str(uuid.UUID(str(tenant_id)))  # a malformed id fails here, not in SQL
+        begin = "begin"
+        if isolation is not None:
+            if isolation not in ISOLATION_LEVELS:
+                raise ValueError(f"isolation must be one of {', '.join(ISOLATION_LEVELS)}")
+            begin += f" isolation level {isolation}"
+        if readonly:
+            begin += " read only"
         endpoint = self._route(readonly)
         if not endpoint.breaker.allow():
             raise CircuitOpen(
@@ -268,7 +282,7 @@ class Database:
         committing = False
         try:
             with conn.pipeline():  # BEGIN and the tenant context in one round trip
-                conn.execute(b"begin read only" if readonly else b"begin")
+                conn.execute(begin.encode())
                 conn.execute(
                     "select set_config('app.tenant_id', %s, true), "
                     "set_config('app.actor', %s, true)",
@@ -302,6 +316,7 @@ class Database:
         readonly: bool = False,
         idempotent: bool = False,
         actor: str | None = None,
+        isolation: str | None = None,
     ) -> T:
         """``work(conn)`` in a tenant transaction, the whole transaction retried on transient
         failures (``RetryPolicy``). A write whose commit was interrupted is retried only if
@@ -314,8 +329,8 @@ class Database:
 
         result: T
         for attempt in retrying(self.retry_policy, should_retry, sleep=self._sleep):
-            with attempt, self.tenant(tenant_id, readonly, actor=actor) as conn:
-                result = work(conn)
+            with attempt, self.tenant(tenant_id, readonly, actor=actor, isolation=isolation) as c:
+                result = work(c)
         return result
 
     # -- health --------------------------------------------------------------------------------
