@@ -44,14 +44,15 @@ from mapperdb.db import describe, first_line
 T = TypeVar("T")
 Conn = psycopg.Connection[Any]
 
-# Replay lag of a standby: zero when it has replayed everything it received (an idle primary
-# writes nothing, and the last replay timestamp would otherwise look old); zero on a primary.
 ISOLATION_LEVELS = ("read committed", "repeatable read", "serializable")
+# Replay lag of a standby: zero when it has replayed everything it received (an idle primary
+# writes nothing, and the last replay timestamp would otherwise look old); zero on a primary;
+# unknown (null, so not usable) when it is behind and has replayed no transaction yet.
 LAG_QUERY = """
 select case
     when not pg_is_in_recovery() then 0::float8
     when pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() then 0::float8
-    else coalesce(extract(epoch from now() - pg_last_xact_replay_timestamp()), 0)::float8
+    else extract(epoch from now() - pg_last_xact_replay_timestamp())::float8
 end
 """
 
@@ -228,7 +229,7 @@ class Database:
                 try:
                     with endpoint.pool.connection(timeout=self.replica_timeout_s) as conn:
                         row = conn.execute(LAG_QUERY).fetchone()
-                    lag = float(row[0]) if row is not None else None
+                    lag = None if row is None or row[0] is None else float(row[0])
                     endpoint.breaker.success()
                     usable = lag is not None and lag <= self.max_replica_lag_s
                 except (psycopg.Error, psycopg_pool.PoolTimeout):
@@ -367,7 +368,7 @@ class Database:
             where,
             reachable=True,
             in_recovery=bool(row[0]),
-            lag_s=float(row[1]),
+            lag_s=None if row[1] is None else float(row[1]),
             breaker=endpoint.breaker.state.value,
         )
 
