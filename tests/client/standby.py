@@ -12,10 +12,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from mapperdb.pg.ephemeral import SUPERUSER, EphemeralPostgres, _run_as, free_port
+import psycopg
 from psycopg.conninfo import make_conninfo
 
-import psycopg
+from mapperdb.pg.ephemeral import SUPERUSER, EphemeralPostgres, _run_as, free_port
 
 
 @dataclass
