@@ -47,6 +47,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "The whole PR gate: SQL lint, migrations, synth and policy.",
     ),
     "tune": ("mapperdb.tune", "tune", "Server parameters for a Flexible Server SKU and workload."),
+    "keys": ("mapperdb.keys.cli", "keys", "Rotate a tenant's data keys (re-wrap, re-encrypt)."),
 }
 
 

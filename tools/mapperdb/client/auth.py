@@ -12,17 +12,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
 
+from mapperdb.db import TokenCredential
 from mapperdb.platform import ENTRA_SCOPE
 
 REDIS_SCOPE = "https://redis.azure.com/.default"
 
-
-class TokenCredential(Protocol):
-    """azure-identity's credential protocol (``DefaultAzureCredential``, managed identity...)."""
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> Any: ...
+__all__ = ["REDIS_SCOPE", "TokenCredential", "TokenSource"]
 
 
 class TokenSource:
