@@ -11,7 +11,7 @@ import pytest
 
 @pytest.mark.slow
 def test_cache_construct_synthesizes_private_passwordless_redis() -> None:
-    from cdktf import Testing, TerraformStack
+    from cdktf import TerraformStack, Testing
     from cdktf_cdktf_provider_azurerm.provider import AzurermProvider
 
     from mapper_infra.constructs.cache import DNS_ZONE, AppCache, CacheProps
