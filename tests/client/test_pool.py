@@ -140,3 +140,12 @@ def test_rollback_on_exception_and_commit_on_success(one: Database) -> None:
         actor = conn.execute("select current_setting('app.actor')").fetchone()
     assert name == ("committed",)
     assert actor == ("alice@example.com",)
+
+
+def test_many_transactions_on_one_connection(one: Database) -> None:
+    """Past psycopg's prepare threshold: nothing depends on statements the reset dropped."""
+    for n in range(20):
+        tenant = (TENANT_A, TENANT_B)[n % 2]
+        with one.tenant(tenant) as conn:
+            row = conn.execute("select tenant_id from mapper.tenant_configs").fetchone()
+        assert row == (tenant,)

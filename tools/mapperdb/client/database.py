@@ -161,6 +161,9 @@ class Database:
         )
         self._static_kwargs: dict[str, Any] = {
             "autocommit": True,  # transactions are explicit: tenant() begins and ends them
+            # No server-side prepared statements: ``discard all`` drops them on every return,
+            # and Azure's PgBouncer (transaction pooling) may route each transaction elsewhere.
+            "prepare_threshold": None,
             "application_name": application_name,
             "connect_timeout": connect_timeout_s,
             # A startup option, not a session SET: ``discard all`` resets to it.

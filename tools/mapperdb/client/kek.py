@@ -80,6 +80,8 @@ class LocalKeks:
     def __init__(self, directory: Path, *, key_size: int = 3072) -> None:
         self.directory = directory
         self.key_size = key_size
+        # Loading a PEM validates the RSA key (hundreds of milliseconds): once per version.
+        self._loaded: dict[str, rsa.RSAPrivateKey] = {}
 
     def _versions(self, ref: KeyRef) -> list[Path]:
         folder = self.directory / ref.name
@@ -111,6 +113,9 @@ class LocalKeks:
         return ref.at(versions[-1].stem)
 
     def _key(self, kek_key_id: str) -> rsa.RSAPrivateKey:
+        loaded = self._loaded.get(kek_key_id)
+        if loaded is not None:
+            return loaded
         ref = KeyRef.parse(kek_key_id)
         path = self.directory / ref.name / f"{ref.version}.pem"
         try:
@@ -118,6 +123,7 @@ class LocalKeks:
         except FileNotFoundError:
             raise ConfigError(f"local KEK {kek_key_id} not found in {self.directory}") from None
         assert isinstance(key, rsa.RSAPrivateKey)
+        self._loaded[kek_key_id] = key
         return key
 
     def wrap(self, key_uri: str, data_key: bytes) -> Wrapped:
