@@ -73,7 +73,8 @@ class Standby:
         """Until the standby has replayed (or only received) the primary's WAL up to now."""
         function = "pg_last_wal_receive_lsn" if received_only else "pg_last_wal_replay_lsn"
         with psycopg.connect(self.primary.superuser_conninfo(), autocommit=True) as p:
-            row = p.execute("select pg_current_wal_lsn()::text").fetchone()
+            # The insert position: with synchronous_commit off, a commit may not be written yet.
+            row = p.execute("select pg_current_wal_insert_lsn()::text").fetchone()
         assert row is not None
         with self.superuser() as s:
             deadline = time.monotonic() + timeout_s

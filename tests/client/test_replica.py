@@ -4,6 +4,7 @@ reports both endpoints and the lag."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import psycopg
@@ -91,6 +92,13 @@ def test_a_lagging_replica_is_skipped(cluster: tuple[EphemeralPostgres, Standby]
     standby.wait_caught_up()
     with standby.superuser() as su:
         su.execute("select pg_wal_replay_pause()")
+        # A pause is only requested until the startup process reaches it.
+        for _ in range(3000):
+            state = su.execute("select pg_get_wal_replay_pause_state()").fetchone()
+            if state == ("paused",):
+                break
+            time.sleep(0.01)
+        assert state == ("paused",), state
         try:
             rename("Changed on the primary")
             standby.wait_caught_up(received_only=True)

@@ -12,8 +12,8 @@ What it guarantees:
 * the tenant is set with ``set_config('app.tenant_id', $1, true)`` inside the transaction it
   belongs to, never with a session ``SET`` (Azure's PgBouncer pools by transaction);
 * a connection goes back to the pool with no tenant, role, transaction, cursor, temporary
-  object, prepared statement or session setting: ``discard all`` on return (psycopg_pool's
-  ``reset`` callback), after the pool has rolled back whatever the caller left open;
+  object, prepared statement or session setting: the COMMIT carries the statements of
+  ``discard all`` (one round trip), and any other ending rolls back and runs ``discard all``;
 * read-only work goes to the replica while it is reachable and its replay lag is within
   ``max_replica_lag_s``, else to the primary;
 * with a credential, each new connection authenticates with a fresh Entra ID token;
@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 import psycopg
 import psycopg_pool
+from psycopg import pq, sql
 from psycopg.conninfo import conninfo_to_dict
 
 from mapperdb.client.auth import TokenCredential, TokenSource
@@ -57,9 +58,17 @@ end
 """
 
 
-def _reset(conn: Conn) -> None:
-    """psycopg_pool's reset callback, run on every connection coming back to the pool."""
-    conn.execute("discard all")
+# What ``discard all`` does, in statements that may run inside the transaction, sent with its
+# COMMIT as one simple query: one round trip ends the transaction and cleans the session.
+# (Not ``discard plans``: cached plans hold no session state; ``discard sequences`` stays, as
+# lastval() would show the previous tenant's newest id.)
+# Session-level changes made inside a committed transaction (SET, SET ROLE, LISTEN...) stick
+# at commit, and so do these resets. ``discard all`` itself refuses to run in a transaction
+# block, and would cost a round trip of its own on every return.
+COMMIT_AND_RESET = (
+    "close all; set session authorization default; reset all; deallocate all; unlisten *; "
+    "select pg_advisory_unlock_all(); discard temp; discard sequences; commit"
+)
 
 
 @dataclass(frozen=True)
@@ -175,6 +184,37 @@ class Database:
         )
 
     # -- pools ---------------------------------------------------------------------------------
+    def _give_back(self, endpoint: _Endpoint, conn: Conn, *, clean: bool = False) -> None:
+        """Return a connection to its pool with no tenant, role, transaction, cursor,
+        temporary object, prepared statement, listener, lock or session setting.
+
+        ``clean`` says its last transaction ended with COMMIT_AND_RESET; any other gets a
+        rollback of whatever is open and ``discard all``. Done here, in the returning thread,
+        rather than in psycopg_pool's ``reset`` callback: with a callback the pool hands every
+        returned connection to a worker thread (its ReturnConnection task), and the next
+        checkout waits for that thread, which cost more than the transaction itself
+        (bench/client_cost.py)."""
+        if not conn.closed and not clean:
+            status = conn.info.transaction_status
+            try:
+                if status in (pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR):
+                    conn.rollback()
+                elif status != pq.TransactionStatus.IDLE:  # a query still running: give up
+                    conn.close()
+                if not conn.closed:
+                    conn.execute("discard all")
+            except psycopg.Error:
+                conn.close()  # the pool discards a closed connection and opens another
+        endpoint.pool.putconn(conn)
+
+    @contextmanager
+    def _borrow(self, endpoint: _Endpoint, timeout: float) -> Iterator[Conn]:
+        conn = endpoint.pool.getconn(timeout=timeout)
+        try:
+            yield conn
+        finally:
+            self._give_back(endpoint, conn)
+
     def _endpoint(self, name: str, conninfo: str, pool_min: int, pool_max: int) -> _Endpoint:
         params = conninfo_to_dict(conninfo)
         if self._tokens is not None and params.get("password"):
@@ -193,7 +233,6 @@ class Database:
             kwargs=kwargs,
             min_size=pool_min,
             max_size=pool_max,
-            reset=_reset,
             timeout=self.pool_timeout_s,
             name=f"mapperdb-{name}",
             open=False,
@@ -230,7 +269,7 @@ class Database:
             usable, lag = False, None
             if endpoint.breaker.allow():
                 try:
-                    with endpoint.pool.connection(timeout=self.replica_timeout_s) as conn:
+                    with self._borrow(endpoint, self.replica_timeout_s) as conn:
                         row = conn.execute(LAG_QUERY).fetchone()
                     lag = None if row is None or row[0] is None else float(row[0])
                     endpoint.breaker.success()
@@ -264,14 +303,7 @@ class Database:
         raises. ``readonly`` runs it read-only, on the replica when that is usable. ``actor``
         is recorded by the audit trail (``app.actor``); ``isolation`` is ``repeatable read``
         or ``serializable`` (default: the server's, read committed)."""
-        tenant = str(uuid.UUID(str(tenant_id)))  # a malformed id fails here, not in SQL
-        begin = "begin"
-        if isolation is not None:
-            if isolation not in ISOLATION_LEVELS:
-                raise ValueError(f"isolation must be one of {', '.join(ISOLATION_LEVELS)}")
-            begin += f" isolation level {isolation}"
-        if readonly:
-            begin += " read only"
+        statement = _begin_statement(tenant_id, readonly, actor, isolation)
         endpoint = self._route(readonly)
         if not endpoint.breaker.allow():
             raise CircuitOpen(
@@ -283,18 +315,19 @@ class Database:
         except psycopg_pool.PoolTimeout:
             endpoint.breaker.failure()
             raise
-        committing = False
+        committing = clean = False
         try:
-            with conn.pipeline():  # BEGIN and the tenant context in one round trip
-                conn.execute(begin.encode())
-                conn.execute(
-                    "select set_config('app.tenant_id', %s, true), "
-                    "set_config('app.actor', %s, true)",
-                    (tenant, actor or ""),
-                )
+            # BEGIN and the tenant context in one round trip.
+            conn.execute(statement)
             yield conn
             committing = True
-            conn.commit()
+            if conn.info.transaction_status != pq.TransactionStatus.INTRANS:
+                conn.rollback()  # the caller ended or broke the transaction: nothing to commit
+                raise psycopg.ProgrammingError(
+                    "the tenant transaction was ended inside db.tenant(); let the block end it"
+                )
+            conn.execute(COMMIT_AND_RESET)
+            clean = True
         except BaseException as exc:
             _rollback_quietly(conn)
             if _endpoint_failure(exc):
@@ -310,7 +343,7 @@ class Database:
         else:
             endpoint.breaker.success()
         finally:
-            endpoint.pool.putconn(conn)
+            self._give_back(endpoint, conn, clean=clean)
 
     def run(
         self,
@@ -355,7 +388,7 @@ class Database:
     def _probe(self, endpoint: _Endpoint) -> EndpointHealth:
         where = describe(endpoint.conninfo)
         try:
-            with endpoint.pool.connection(timeout=self.replica_timeout_s) as conn:
+            with self._borrow(endpoint, self.replica_timeout_s) as conn:
                 row = conn.execute(f"select pg_is_in_recovery(), ({LAG_QUERY})").fetchone()
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             return EndpointHealth(
@@ -374,6 +407,26 @@ class Database:
             lag_s=None if row[1] is None else float(row[1]),
             breaker=endpoint.breaker.state.value,
         )
+
+
+def _begin_statement(
+    tenant_id: uuid.UUID | str, readonly: bool, actor: str | None, isolation: str | None
+) -> bytes:
+    """BEGIN and the tenant context as one simple query (no parameters, so one round trip):
+    the tenant is inlined as a canonical uuid (a malformed id fails here, not in SQL), the
+    actor as a quoted literal."""
+    tenant = str(uuid.UUID(str(tenant_id)))
+    begin = "begin"
+    if isolation is not None:
+        if isolation not in ISOLATION_LEVELS:
+            raise ValueError(f"isolation must be one of {', '.join(ISOLATION_LEVELS)}")
+        begin += f" isolation level {isolation}"
+    if readonly:
+        begin += " read only"
+    statement = f"{begin}; select set_config('app.tenant_id', '{tenant}', true)"
+    if actor:
+        statement += ", set_config('app.actor', " + sql.quote(actor) + ", true)"
+    return statement.encode()
 
 
 def _rollback_quietly(conn: Conn) -> None:
