@@ -86,15 +86,17 @@ def test_each_down_reverses_its_up(pg: EphemeralPostgres, template_db: str) -> N
         runner = Runner(Connector(pg.admin_conninfo(name)), MIGRATIONS)
         migrations = sorted((m.version, m.name) for m in runner.migrations())
         previous = catalog_dump(pg, name)
+        below = 0  # versions may have gaps: down to the one applied before
         for version, slug in migrations:
             runner.up(version)
             after = catalog_dump(pg, name)
             if slug != "scheduling":  # acts in the cron database only (next test)
                 assert after != previous, f"migration {version} changed nothing"
-            runner.down(version - 1)
+            runner.down(below)
             assert catalog_dump(pg, name) == previous, f"down of {version} is not its inverse"
             runner.up(version)
             previous = after
+            below = version
     finally:
         pg.drop_database(name)
 
