@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -83,9 +84,12 @@ class LocalKeks:
         # Loading a PEM validates the RSA key (hundreds of milliseconds): once per version.
         self._loaded: dict[str, rsa.RSAPrivateKey] = {}
 
-    def _versions(self, ref: KeyRef) -> list[Path]:
-        folder = self.directory / ref.name
-        return sorted(folder.glob("*.pem"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+    def _versions(self, ref: KeyRef) -> list[str]:
+        """Versions, oldest first (``<name>/versions`` lists them in creation order)."""
+        try:
+            return (self.directory / ref.name / "versions").read_text().split()
+        except FileNotFoundError:
+            return []
 
     def rotate(self, key_uri: str) -> str:
         ref = KeyRef.parse(key_uri)
@@ -101,6 +105,8 @@ class LocalKeks:
         path = folder / f"{version}.pem"
         path.touch(mode=0o600)
         path.write_bytes(pem)
+        with (folder / "versions").open("a") as fh:
+            fh.write(version + "\n")
         return ref.at(version)
 
     def current(self, key_uri: str) -> str:
@@ -110,7 +116,7 @@ class LocalKeks:
         versions = self._versions(ref)
         if not versions:
             return self.rotate(key_uri)  # first use creates the key, as infra would have
-        return ref.at(versions[-1].stem)
+        return ref.at(versions[-1])
 
     def _key(self, kek_key_id: str) -> rsa.RSAPrivateKey:
         loaded = self._loaded.get(kek_key_id)
@@ -139,16 +145,24 @@ class KeyVaultKeks:
     """Azure Key Vault: the KEK stays in the vault (HSM-backed for Premium), only wrap and
     unwrap calls cross the network."""
 
-    def __init__(self, credential: Any) -> None:
+    def __init__(
+        self, credential: Any, *, client_factory: Callable[[str], Any] | None = None
+    ) -> None:
+        """``client_factory(kek_key_id)`` makes the ``CryptographyClient`` of a key version
+        (default: a remote client with ``credential``)."""
         self._credential = credential
+        self._factory = client_factory
         self._clients: dict[str, Any] = {}
 
     def _crypto(self, kek_key_id: str) -> Any:
-        from azure.keyvault.keys.crypto import CryptographyClient
-
         client = self._clients.get(kek_key_id)
         if client is None:
-            client = CryptographyClient(kek_key_id, self._credential)
+            if self._factory is not None:
+                client = self._factory(kek_key_id)
+            else:
+                from azure.keyvault.keys.crypto import CryptographyClient
+
+                client = CryptographyClient(kek_key_id, self._credential)
             self._clients[kek_key_id] = client
         return client
 
