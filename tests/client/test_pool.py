@@ -4,6 +4,7 @@ session-level SET ROLE and SET, a temporary table, LISTEN and an advisory lock."
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -149,3 +150,18 @@ def test_many_transactions_on_one_connection(one: Database) -> None:
         with one.tenant(tenant) as conn:
             row = conn.execute("select tenant_id from mapper.tenant_configs").fetchone()
         assert row == (tenant,)
+
+
+def test_check_reports_an_unreachable_primary(app: App) -> None:
+    dead = app.db.conninfo(app.user) + " port=1"
+    with Database(dead, pool_min=0, pool_max=1, replica_timeout_s=0.2) as db:
+        health = db.check()
+    assert not health.ok and not health.primary.reachable
+    assert health.primary.error and "\n" not in health.primary.error
+    assert health.replica is None and not health.replica_usable
+    assert json.loads(json.dumps(health.as_dict()))["primary"]["reachable"] is False
+
+
+def test_check_reports_a_reachable_primary(one: Database) -> None:
+    health = one.check()
+    assert health.ok and health.primary.in_recovery is False and health.primary.lag_s == 0
