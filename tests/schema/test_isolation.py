@@ -354,5 +354,7 @@ def test_every_tenant_table_forces_rls(two_tenants: Speaker) -> None:
             "where c.relnamespace = 'mapper'::regnamespace and c.relkind in ('r', 'p') "
             "and not c.relispartition order by 1"
         ).fetchall()
-    assert [r[0] for r in rows] == sorted([*TENANT_TABLES, "audit_records", "audit_chain_heads"])
+    assert [r[0] for r in rows] == sorted(
+        [*TENANT_TABLES, "audit_records", "audit_chain_heads", "tenant_data_keys"]
+    )
     assert all(r[1] and r[2] for r in rows)

@@ -57,6 +57,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "deploy",
         "Validate, plan, or apply a reviewed plan and migrate one environment.",
     ),
+    ),
+    "keys": ("mapperdb.keys.cli", "keys", "Rotate a tenant's data keys (re-wrap, re-encrypt)."),
 }
 
 

@@ -1,0 +1,449 @@
+"""``Database``: pooled connections to the primary and a read replica, one tenant per transaction.
+
+The request path of the service::
+
+    db = Database(primary_dsn, replica=replica_dsn, credential=DefaultAzureCredential())
+    with db.tenant(tenant_id) as conn:            # BEGIN + set_config('app.tenant_id', .., true)
+        conn.execute("insert into mapper.storage_records ...")
+    rows = db.run(tenant_id, list_records, readonly=True)   # replica, retried when transient
+
+What it guarantees:
+
+* the tenant is set with ``set_config('app.tenant_id', $1, true)`` inside the transaction it
+  belongs to, never with a session ``SET`` (Azure's PgBouncer pools by transaction);
+* a connection goes back to the pool with no tenant, role, transaction, cursor, temporary
+  object, prepared statement or session setting: the COMMIT carries the statements of
+  ``discard all`` (one round trip), and any other ending rolls back and runs ``discard all``;
+* read-only work goes to the replica while it is reachable and its replay lag is within
+  ``max_replica_lag_s``, else to the primary;
+* with a credential, each new connection authenticates with a fresh Entra ID token;
+* transient failures are retried by :meth:`Database.run` (``mapperdb.client.retry``) and each
+  endpoint has a circuit breaker (``mapperdb.client.breaker``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import psycopg
+import psycopg_pool
+from psycopg import pq, sql
+from psycopg.conninfo import conninfo_to_dict
+
+from mapperdb.client.auth import TokenCredential, TokenSource
+from mapperdb.client.breaker import BreakerPolicy, CircuitBreaker
+from mapperdb.client.errors import CircuitOpen, OutcomeUnknown
+from mapperdb.client.retry import RetryPolicy, is_transient, retrying
+from mapperdb.db import describe, first_line
+
+T = TypeVar("T")
+Conn = psycopg.Connection[Any]
+
+ISOLATION_LEVELS = ("read committed", "repeatable read", "serializable")
+# Replay lag of a standby: zero when it has replayed everything it received (an idle primary
+# writes nothing, and the last replay timestamp would otherwise look old); zero on a primary;
+# unknown (null, so not usable) when it is behind and has replayed no transaction yet.
+LAG_QUERY = """
+select case
+    when not pg_is_in_recovery() then 0::float8
+    when pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() then 0::float8
+    else extract(epoch from now() - pg_last_xact_replay_timestamp())::float8
+end
+"""
+
+
+# What ``discard all`` does, in statements that may run inside the transaction, sent with its
+# COMMIT as one simple query: one round trip ends the transaction and cleans the session.
+# (Not ``discard plans``: cached plans hold no session state; ``discard sequences`` stays, as
+# lastval() would show the previous tenant's newest id.)
+# Session-level changes made inside a committed transaction (SET, SET ROLE, LISTEN...) stick
+# at commit, and so do these resets. ``discard all`` itself refuses to run in a transaction
+# block, and would cost a round trip of its own on every return.
+COMMIT_AND_RESET = (
+    "close all; set session authorization default; reset all; deallocate all; unlisten *; "
+    "select pg_advisory_unlock_all(); discard temp; discard sequences; commit"
+)
+
+
+@dataclass(frozen=True)
+class EndpointHealth:
+    name: str
+    endpoint: str  # user@host:port/dbname, never a password
+    reachable: bool
+    in_recovery: bool | None = None
+    lag_s: float | None = None
+    error: str | None = None
+    breaker: str = "closed"
+
+
+@dataclass(frozen=True)
+class Health:
+    primary: EndpointHealth
+    replica: EndpointHealth | None
+    max_replica_lag_s: float
+
+    @property
+    def ok(self) -> bool:
+        return self.primary.reachable
+
+    @property
+    def replica_usable(self) -> bool:
+        return (
+            self.replica is not None
+            and self.replica.reachable
+            and self.replica.lag_s is not None
+            and self.replica.lag_s <= self.max_replica_lag_s
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        def one(h: EndpointHealth | None) -> dict[str, Any] | None:
+            return None if h is None else h.__dict__.copy()
+
+        return {
+            "ok": self.ok,
+            "primary": one(self.primary),
+            "replica": one(self.replica),
+            "replica_usable": self.replica_usable,
+            "max_replica_lag_s": self.max_replica_lag_s,
+        }
+
+
+@dataclass
+class _Lag:
+    checked_at: float = float("-inf")
+    usable: bool = False
+    lag_s: float | None = None
+
+
+@dataclass
+class _Endpoint:
+    name: str
+    conninfo: str
+    pool: psycopg_pool.ConnectionPool[Conn]
+    breaker: CircuitBreaker
+    lag: _Lag = field(default_factory=_Lag)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Database:
+    """Connection pools for the primary and, optionally, a read replica."""
+
+    def __init__(
+        self,
+        primary: str,
+        *,
+        replica: str | None = None,
+        pool_min: int = 1,
+        pool_max: int = 10,
+        credential: TokenCredential | None = None,
+        statement_timeout: float = 30.0,
+        application_name: str = "llama-mapper",
+        max_replica_lag_s: float = 5.0,
+        lag_check_interval_s: float = 1.0,
+        pool_timeout_s: float = 5.0,
+        replica_timeout_s: float = 0.5,
+        connect_timeout_s: int = 5,
+        token_refresh_margin_s: float = 300.0,
+        retry: RetryPolicy | None = None,
+        breaker: BreakerPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.retry_policy = retry or RetryPolicy()
+        self.breaker_policy = breaker or BreakerPolicy()
+        self.max_replica_lag_s = max_replica_lag_s
+        self.lag_check_interval_s = lag_check_interval_s
+        self.pool_timeout_s = pool_timeout_s
+        self.replica_timeout_s = replica_timeout_s
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = (
+            None
+            if credential is None
+            else TokenSource(credential, refresh_margin_s=token_refresh_margin_s)
+        )
+        self._static_kwargs: dict[str, Any] = {
+            "autocommit": True,  # transactions are explicit: tenant() begins and ends them
+            # No server-side prepared statements: ``discard all`` drops them on every return,
+            # and Azure's PgBouncer (transaction pooling) may route each transaction elsewhere.
+            "prepare_threshold": None,
+            "application_name": application_name,
+            "connect_timeout": connect_timeout_s,
+            # A startup option, not a session SET: ``discard all`` resets to it.
+            "options": f"-c statement_timeout={round(statement_timeout * 1000)}",
+        }
+        self._primary = self._endpoint("primary", primary, pool_min, pool_max)
+        self._replica = (
+            None if replica is None else self._endpoint("replica", replica, pool_min, pool_max)
+        )
+
+    # -- pools ---------------------------------------------------------------------------------
+    def _give_back(self, endpoint: _Endpoint, conn: Conn, *, clean: bool = False) -> None:
+        """Return a connection to its pool with no tenant, role, transaction, cursor,
+        temporary object, prepared statement, listener, lock or session setting.
+
+        ``clean`` says its last transaction ended with COMMIT_AND_RESET; any other gets a
+        rollback of whatever is open and ``discard all``. Done here, in the returning thread,
+        rather than in psycopg_pool's ``reset`` callback: with a callback the pool hands every
+        returned connection to a worker thread (its ReturnConnection task), and the next
+        checkout waits for that thread, which cost more than the transaction itself
+        (bench/client_cost.py)."""
+        if not conn.closed and not clean:
+            status = conn.info.transaction_status
+            try:
+                if status in (pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR):
+                    conn.rollback()
+                elif status != pq.TransactionStatus.IDLE:  # a query still running: give up
+                    conn.close()
+                if not conn.closed:
+                    conn.execute("discard all")
+            except psycopg.Error:
+                conn.close()  # the pool discards a closed connection and opens another
+        endpoint.pool.putconn(conn)
+
+    @contextmanager
+    def _borrow(self, endpoint: _Endpoint, timeout: float) -> Iterator[Conn]:
+        conn = endpoint.pool.getconn(timeout=timeout)
+        try:
+            yield conn
+        finally:
+            self._give_back(endpoint, conn)
+
+    def _endpoint(self, name: str, conninfo: str, pool_min: int, pool_max: int) -> _Endpoint:
+        params = conninfo_to_dict(conninfo)
+        if self._tokens is not None and params.get("password"):
+            raise ValueError(f"the {name} DSN has a password and a credential was given: drop one")
+
+        def kwargs() -> dict[str, Any]:
+            extra = dict(self._static_kwargs)
+            if self._tokens is not None:
+                extra["password"] = self._tokens.token()  # fresh for this one connection
+                if "sslmode" not in params:
+                    extra["sslmode"] = "require"
+            return extra
+
+        pool: psycopg_pool.ConnectionPool[Conn] = psycopg_pool.ConnectionPool(
+            conninfo,
+            kwargs=kwargs,
+            min_size=pool_min,
+            max_size=pool_max,
+            timeout=self.pool_timeout_s,
+            name=f"mapperdb-{name}",
+            open=False,
+        )
+        pool.open(wait=False)
+        return _Endpoint(
+            name, conninfo, pool, CircuitBreaker(self.breaker_policy, clock=self._clock)
+        )
+
+    def close(self) -> None:
+        for endpoint in (self._primary, self._replica):
+            if endpoint is not None:
+                endpoint.pool.close()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def wait(self, timeout: float = 30.0) -> None:
+        """Block until the primary pool has its minimum connections (startup readiness)."""
+        self._primary.pool.wait(timeout)
+
+    # -- routing -------------------------------------------------------------------------------
+    def _replica_ready(self) -> bool:
+        """Is the replica usable for a read now? Checks its lag at most once per interval."""
+        endpoint = self._replica
+        if endpoint is None:
+            return False
+        with endpoint.lock:
+            if self._clock() - endpoint.lag.checked_at < self.lag_check_interval_s:
+                return endpoint.lag.usable
+            usable, lag = False, None
+            if endpoint.breaker.allow():
+                try:
+                    with self._borrow(endpoint, self.replica_timeout_s) as conn:
+                        row = conn.execute(LAG_QUERY).fetchone()
+                    lag = None if row is None or row[0] is None else float(row[0])
+                    endpoint.breaker.success()
+                    usable = lag is not None and lag <= self.max_replica_lag_s
+                except (psycopg.Error, psycopg_pool.PoolTimeout):
+                    endpoint.breaker.failure()
+            endpoint.lag = _Lag(self._clock(), usable, lag)
+            return usable
+
+    def _route(self, readonly: bool) -> _Endpoint:
+        if readonly and self._replica_ready():
+            assert self._replica is not None
+            return self._replica
+        return self._primary
+
+    def endpoint_for(self, readonly: bool) -> str:
+        """Which endpoint (``primary`` or ``replica``) a transaction would use now."""
+        return self._route(readonly).name
+
+    # -- transactions --------------------------------------------------------------------------
+    @contextmanager
+    def tenant(
+        self,
+        tenant_id: uuid.UUID | str,
+        readonly: bool = False,
+        *,
+        actor: str | None = None,
+        isolation: str | None = None,
+    ) -> Iterator[Conn]:
+        """One transaction as ``tenant_id``: committed when the block ends, rolled back if it
+        raises. ``readonly`` runs it read-only, on the replica when that is usable. ``actor``
+        is recorded by the audit trail (``app.actor``); ``isolation`` is ``repeatable read``
+        or ``serializable`` (default: the server's, read committed)."""
+        statement = _begin_statement(tenant_id, readonly, actor, isolation)
+        endpoint = self._route(readonly)
+        if not endpoint.breaker.allow():
+            raise CircuitOpen(
+                f"{endpoint.name} {describe(endpoint.conninfo)} failed repeatedly; calls fail "
+                f"fast for up to {self.breaker_policy.reset_timeout_s:g}s, then one probe runs"
+            )
+        try:
+            conn = endpoint.pool.getconn()
+        except psycopg_pool.PoolTimeout:
+            endpoint.breaker.failure()
+            raise
+        committing = clean = False
+        try:
+            # BEGIN and the tenant context in one round trip.
+            conn.execute(statement)
+            yield conn
+            committing = True
+            if conn.info.transaction_status != pq.TransactionStatus.INTRANS:
+                conn.rollback()  # the caller ended or broke the transaction: nothing to commit
+                raise psycopg.ProgrammingError(
+                    "the tenant transaction was ended inside db.tenant(); let the block end it"
+                )
+            conn.execute(COMMIT_AND_RESET)
+            clean = True
+        except BaseException as exc:
+            _rollback_quietly(conn)
+            if _endpoint_failure(exc):
+                endpoint.breaker.failure()
+                if endpoint is self._replica:
+                    endpoint.lag = _Lag()  # re-check before the next read goes there
+            if committing and not readonly and _connection_lost(exc):
+                raise OutcomeUnknown(
+                    f"connection to {describe(endpoint.conninfo)} lost while committing: "
+                    f"{first_line(exc)}; the write may or may not have taken effect"
+                ) from exc
+            raise
+        else:
+            endpoint.breaker.success()
+        finally:
+            self._give_back(endpoint, conn, clean=clean)
+
+    def run(
+        self,
+        tenant_id: uuid.UUID | str,
+        work: Callable[[Conn], T],
+        *,
+        readonly: bool = False,
+        idempotent: bool = False,
+        actor: str | None = None,
+        isolation: str | None = None,
+    ) -> T:
+        """``work(conn)`` in a tenant transaction, the whole transaction retried on transient
+        failures (``RetryPolicy``). A write whose commit was interrupted is retried only if
+        ``idempotent``; otherwise :class:`OutcomeUnknown` reaches the caller."""
+
+        def should_retry(exc: BaseException) -> bool:
+            if isinstance(exc, OutcomeUnknown):
+                return idempotent
+            return is_transient(exc)
+
+        result: T
+        for attempt in retrying(self.retry_policy, should_retry, sleep=self._sleep):
+            with attempt, self.tenant(tenant_id, readonly, actor=actor, isolation=isolation) as c:
+                result = work(c)
+        return result
+
+    # -- health --------------------------------------------------------------------------------
+    def check(self) -> Health:
+        """Reachability of the primary and the replica, and the replica's replay lag."""
+        replica = None
+        if self._replica is not None:
+            replica = self._probe(self._replica)
+            self._replica.lag = _Lag(
+                self._clock(),
+                replica.reachable
+                and replica.lag_s is not None
+                and replica.lag_s <= self.max_replica_lag_s,
+                replica.lag_s,
+            )
+        return Health(self._probe(self._primary), replica, self.max_replica_lag_s)
+
+    def _probe(self, endpoint: _Endpoint) -> EndpointHealth:
+        where = describe(endpoint.conninfo)
+        try:
+            with self._borrow(endpoint, self.replica_timeout_s) as conn:
+                row = conn.execute(f"select pg_is_in_recovery(), ({LAG_QUERY})").fetchone()
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            return EndpointHealth(
+                endpoint.name,
+                where,
+                reachable=False,
+                error=first_line(exc),
+                breaker=endpoint.breaker.state.value,
+            )
+        assert row is not None
+        return EndpointHealth(
+            endpoint.name,
+            where,
+            reachable=True,
+            in_recovery=bool(row[0]),
+            lag_s=None if row[1] is None else float(row[1]),
+            breaker=endpoint.breaker.state.value,
+        )
+
+
+def _begin_statement(
+    tenant_id: uuid.UUID | str, readonly: bool, actor: str | None, isolation: str | None
+) -> bytes:
+    """BEGIN and the tenant context as one simple query (no parameters, so one round trip):
+    the tenant is inlined as a canonical uuid (a malformed id fails here, not in SQL), the
+    actor as a quoted literal."""
+    tenant = str(uuid.UUID(str(tenant_id)))
+    begin = "begin"
+    if isolation is not None:
+        if isolation not in ISOLATION_LEVELS:
+            raise ValueError(f"isolation must be one of {', '.join(ISOLATION_LEVELS)}")
+        begin += f" isolation level {isolation}"
+    if readonly:
+        begin += " read only"
+    statement = f"{begin}; select set_config('app.tenant_id', '{tenant}', true)"
+    if actor:
+        statement += ", set_config('app.actor', " + sql.quote(actor) + ", true)"
+    return statement.encode()
+
+
+def _rollback_quietly(conn: Conn) -> None:
+    if conn.closed:
+        return
+    try:
+        conn.rollback()
+    except psycopg.Error:
+        conn.close()  # the pool discards a closed connection
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    return isinstance(exc, psycopg.OperationalError) and (
+        exc.sqlstate is None or exc.sqlstate.startswith("08") or exc.sqlstate == "57P01"
+    )
+
+
+def _endpoint_failure(exc: BaseException) -> bool:
+    """Failures that say the endpoint is unhealthy (not the transaction's own conflicts)."""
+    return isinstance(exc, psycopg_pool.PoolTimeout) or _connection_lost(exc)

@@ -1,0 +1,1 @@
+"""``mapperdb keys``: the tenant data keys of envelope encryption (rotation)."""
