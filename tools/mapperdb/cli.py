@@ -47,6 +47,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "The whole PR gate: SQL lint, migrations, synth and policy.",
     ),
     "tune": ("mapperdb.tune", "tune", "Server parameters for a Flexible Server SKU and workload."),
+    "audit": (
+        "mapperdb.audit.cli",
+        "audit",
+        "Anchor the audit chain outside the database; verify.",
+    ),
 }
 
 
