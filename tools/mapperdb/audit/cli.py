@@ -43,7 +43,7 @@ def _connect(dsn: str | None) -> tuple[Connector, Any]:
     "--out",
     "out",
     required=True,
-    type=click.Path(path_type=Path, file_okay=False),
+    type=click.Path(path_type=Path),
     help="Directory of the checkpoint files (must exist; an empty one starts a new chain).",
 )
 def checkpoint(dsn: str | None, out: Path) -> None:
@@ -72,7 +72,7 @@ def checkpoint(dsn: str | None, out: Path) -> None:
 @click.option("--dsn", help=DSN_HELP)
 @click.option(
     "--checkpoints",
-    type=click.Path(path_type=Path, file_okay=False),
+    type=click.Path(path_type=Path),
     help="Directory of checkpoint files to verify the chains against (and their own chain).",
 )
 @click.option("--tenant", type=click.UUID, help="Verify this tenant only (default: every tenant).")
