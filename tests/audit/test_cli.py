@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,7 +35,7 @@ def out(tmp_path: Path) -> Path:
     return directory
 
 
-def document(path: Path) -> dict[str, object]:
+def document(path: Path) -> dict[str, Any]:
     data = json.loads(path.read_text())
     assert isinstance(data, dict)
     return data
@@ -69,7 +70,7 @@ def test_checkpoints_are_hash_chained_files(
     assert two["sequence"] == 2
     assert two["database"] == chains.db.name
     assert "signature" not in two
-    heads = {h["tenant_id"]: h for h in two["heads"]}  # type: ignore[attr-defined]
+    heads = {h["tenant_id"]: h for h in two["heads"]}
     assert sorted(heads) == [A, B]
     assert (heads[A]["chain_seq"], heads[B]["chain_seq"]) == (LINKS, LINKS + 2)
     assert heads[B]["hash"] == chains.links(TENANT_B)[-1][2].hex()
