@@ -121,6 +121,15 @@ def test_verify_text(chains: Chains, out: Path, capsys: pytest.CaptureFixture[st
     assert lines[0].startswith(f"{A}  intact  links 1 to {LINKS} verified")
     assert lines[-1].startswith("intact: 2 tenants, 0 not intact; 1 checkpoint files")
     assert f"{KEY_ENV} is not set" in lines[-1]
+    chains.tamper("delete from mapper.audit_chain_heads where tenant_id = %(t)s", {"t": TENANT_B})
+    result = run(capsys, "audit", "verify", "--dsn", chains.auditor_dsn, "--checkpoints", str(out))
+    assert result.code == 1
+    lines = result.out.splitlines()
+    assert lines[1] == (
+        f"{B}  missing_head  the chain head is missing; the trail has links up to {LINKS} "
+        "(head deleted)"
+    )
+    assert lines[-1].startswith("NOT INTACT: 2 tenants, 1 not intact")
 
 
 def test_an_edited_or_deleted_checkpoint_file_is_reported(

@@ -104,6 +104,72 @@ def anchors(checkpoints: Iterable[Checkpoint]) -> dict[str, list[Anchor]]:
     return found
 
 
+Status = tuple[str, int | None, str]  # status, chain_seq, message
+
+
+def _in_database(
+    conn: psycopg.Connection[Any],
+    tenant_id: str,
+    head_seq: int | None,
+    last_seq: int | None,
+    newest: Anchor | None,
+) -> Status | None:
+    """What the database alone can tell: a missing chain or head, a broken link."""
+    if head_seq is None and last_seq is None:
+        where = f" (checkpoint {newest.file} recorded link {newest.chain_seq})" if newest else ""
+        return (
+            "chain_missing",
+            None,
+            f"no audit chain is visible{where}: unknown tenant, or its links and head were deleted",
+        )
+    if head_seq is None:
+        return (
+            "missing_head",
+            last_seq,
+            f"the chain head is missing; the trail has links up to {last_seq} (head deleted)",
+        )
+    problem = conn.execute(
+        "select chain_seq, problem from mapper.verify_audit_chain(%s)", (tenant_id,)
+    ).fetchone()
+    if problem is None:
+        return None
+    if problem[0] is None:
+        return ("chain_missing", None, str(problem[1]))
+    return ("broken_link", problem[0], f"link {problem[0]}: {problem[1]}")
+
+
+def _against_checkpoints(
+    conn: psycopg.Connection[Any], tenant_id: str, head_seq: int, recorded: list[Anchor]
+) -> Status | None:
+    """What only the checkpoints can tell: a rewind, or history rewritten with valid hashes."""
+    if not recorded:
+        return None
+    newest = max(recorded, key=lambda a: a.chain_seq)
+    if head_seq < newest.chain_seq:
+        return (
+            "head_behind_checkpoint",
+            newest.chain_seq,
+            f"head at link {head_seq}, but {newest.file} recorded link {newest.chain_seq}: "
+            "links were removed and the chain rewound",
+        )
+    rows = conn.execute(
+        "select chain_seq, encode(row_hash, 'hex') from mapper.audit_records "
+        "where tenant_id = %s and chain_seq = any(%s)",
+        (tenant_id, sorted({a.chain_seq for a in recorded})),
+    ).fetchall()
+    hashes = dict(rows)
+    differing = [a for a in recorded if hashes.get(a.chain_seq) != a.hash]
+    if not differing:
+        return None
+    first = min(differing, key=lambda a: a.chain_seq)
+    return (
+        "contradicts_checkpoint",
+        first.chain_seq,
+        f"link {first.chain_seq} is not the link {first.file} recorded: the history was "
+        "rewritten (forged, replaced or re-appended links)",
+    )
+
+
 def check_tenant(
     conn: psycopg.Connection[Any], tenant_id: str, recorded: list[Anchor]
 ) -> TenantResult:
@@ -118,55 +184,14 @@ def check_tenant(
     head_seq = None if head is None else int(head[0])
     last_seq = None if last is None or last[0] is None else int(last[0])
     newest = max(recorded, key=lambda a: a.chain_seq, default=None)
-
-    def result(status: str, chain_seq: int | None, message: str) -> TenantResult:
-        return TenantResult(tenant_id, status, chain_seq, head_seq, newest, message)
-
-    if head_seq is None and last_seq is None:
-        where = f" (checkpoint {newest.file} recorded link {newest.chain_seq})" if newest else ""
-        return result(
-            "chain_missing",
-            None,
-            f"no audit chain is visible{where}: unknown tenant, or its links and head were deleted",
-        )
-    if head_seq is None:
-        return result(
-            "missing_head",
-            last_seq,
-            f"the chain head is missing; the trail has links up to {last_seq} (head deleted)",
-        )
-    problem = conn.execute(
-        "select chain_seq, problem from mapper.verify_audit_chain(%s)", (tenant_id,)
-    ).fetchone()
-    if problem is not None:
-        return result("broken_link", problem[0], f"link {problem[0]}: {problem[1]}")
-    if newest is not None and head_seq < newest.chain_seq:
-        return result(
-            "head_behind_checkpoint",
-            newest.chain_seq,
-            f"head at link {head_seq}, but {newest.file} recorded link {newest.chain_seq}: "
-            "links were removed and the chain rewound",
-        )
-    if recorded:
-        rows = conn.execute(
-            "select chain_seq, encode(row_hash, 'hex') from mapper.audit_records "
-            "where tenant_id = %s and chain_seq = any(%s)",
-            (tenant_id, sorted({a.chain_seq for a in recorded})),
-        ).fetchall()
-        hashes = dict(rows)
-        differing = sorted(
-            (a for a in recorded if hashes.get(a.chain_seq) != a.hash), key=lambda a: a.chain_seq
-        )
-        if differing:
-            first = differing[0]
-            return result(
-                "contradicts_checkpoint",
-                first.chain_seq,
-                f"link {first.chain_seq} is not the link {first.file} recorded: the history "
-                "was rewritten (forged, replaced or re-appended links)",
-            )
-    anchored = f"; matches {newest.file} (link {newest.chain_seq})" if newest else ""
-    return result("intact", None, f"links 1 to {head_seq} verified{anchored}")
+    found = _in_database(conn, tenant_id, head_seq, last_seq, newest)
+    if found is None and head_seq is not None:
+        found = _against_checkpoints(conn, tenant_id, head_seq, recorded)
+    if found is None:
+        anchored = f"; matches {newest.file} (link {newest.chain_seq})" if newest else ""
+        found = ("intact", None, f"links 1 to {head_seq} verified{anchored}")
+    status, chain_seq, message = found
+    return TenantResult(tenant_id, status, chain_seq, head_seq, newest, message)
 
 
 def verify(
