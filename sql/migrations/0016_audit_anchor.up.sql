@@ -10,18 +10,29 @@
 --    last link's chain_seq, hash and time; null when the head is gone), for every tenant that
 --    has a head, a configuration or a link. It runs as mapper_owner with its own setting,
 --    mapper.audit_checkpoint, switched on only around its fixed query, which three read-only
---    owner policies accept; app roles cannot execute it.
+--    owner policies accept; app roles cannot execute it. The policies also require the login
+--    (session_user) to be a mapper_auditor member: an app session that sets the setting itself
+--    and calls another owner function gains nothing.
 set local role mapper_owner;
 
 create policy audit_chain_heads_checkpoint_select on mapper.audit_chain_heads
     for select to mapper_owner
-    using ((select current_setting('mapper.audit_checkpoint', true)) = 'on');
+    using ((
+        select current_setting('mapper.audit_checkpoint', true) = 'on'
+            and pg_has_role(session_user, 'mapper_auditor', 'member')
+    ));
 create policy tenant_configs_checkpoint_select on mapper.tenant_configs
     for select to mapper_owner
-    using ((select current_setting('mapper.audit_checkpoint', true)) = 'on');
+    using ((
+        select current_setting('mapper.audit_checkpoint', true) = 'on'
+            and pg_has_role(session_user, 'mapper_auditor', 'member')
+    ));
 create policy audit_records_checkpoint_select on mapper.audit_records
     for select to mapper_owner
-    using ((select current_setting('mapper.audit_checkpoint', true)) = 'on');
+    using ((
+        select current_setting('mapper.audit_checkpoint', true) = 'on'
+            and pg_has_role(session_user, 'mapper_auditor', 'member')
+    ));
 
 create function mapper.audit_chain_heads_all()
 returns table (tenant_id uuid, chain_seq bigint, row_hash bytea, updated_at timestamptz)

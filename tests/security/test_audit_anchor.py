@@ -228,3 +228,13 @@ def test_every_head_function_is_least_privilege(chains: Chains) -> None:
             "select tenant_id, chain_seq from mapper.audit_chain_heads_all()"
         ).fetchall()
     assert heads == [(TENANT_A, LINKS), (TENANT_B, LINKS)]
+
+
+def test_the_checkpoint_setting_opens_nothing_outside_an_auditor_session(chains: Chains) -> None:
+    """The owner policies behind audit_chain_heads_all() also require an auditor login: a
+    session that sets mapper.audit_checkpoint itself and runs as mapper_owner sees no tenant."""
+    with psycopg.connect(chains.db.admin_conninfo) as conn, conn.transaction():
+        conn.execute("set local role mapper_owner")
+        conn.execute("select set_config('mapper.audit_checkpoint', 'on', true)")
+        for table in ("audit_chain_heads", "audit_records", "tenant_configs"):
+            assert conn.execute(f"select count(*) from mapper.{table}").fetchone() == (0,)
