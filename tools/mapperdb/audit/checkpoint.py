@@ -106,13 +106,17 @@ def _parse(path: Path, sequence: int) -> Checkpoint:
     return Checkpoint(path, sequence, hashlib.sha256(data).hexdigest(), document)
 
 
-def _names(directory: Path) -> list[tuple[int, Path]]:
+def require_directory(directory: Path) -> None:
     if not directory.is_dir():
         what = "is not a directory" if directory.exists() else "does not exist"
         raise ConfigError(
             f"checkpoint directory {directory} {what}; create it (an empty directory starts a "
             "new checkpoint chain) or pass the right path"
         )
+
+
+def _names(directory: Path) -> list[tuple[int, Path]]:
+    require_directory(directory)
     found = []
     for path in directory.iterdir():
         match = NAME.match(path.name)

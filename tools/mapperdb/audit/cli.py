@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import psycopg
 
 from mapperdb.audit import checkpoint as files
 from mapperdb.audit.heads import read_heads
@@ -32,7 +33,7 @@ def audit() -> None:
     """
 
 
-def _connect(dsn: str | None) -> tuple[Connector, Any]:
+def _connect(dsn: str | None) -> tuple[Connector, psycopg.Connection[Any]]:
     connector = Connector(resolve_conninfo(dsn), application_name="mapperdb audit")
     return connector, connector.connect(autocommit=True)
 
@@ -53,7 +54,7 @@ def checkpoint(dsn: str | None, out: Path) -> None:
     MAPPERDB_AUDIT_CHECKPOINT_KEY is set. Files are written atomically and never overwritten.
     Exit 0 written; 2 usage, connection, permission or directory error.
     """
-    files.load(out)  # the directory exists before anyone connects
+    files.require_directory(out)  # before anyone connects
     connector, conn = _connect(dsn)
     with conn:
         heads, database, taken_at = read_heads(conn, describe(connector.conninfo))
