@@ -162,6 +162,24 @@ def test_an_edited_or_deleted_checkpoint_file_is_reported(
     assert len(refused.err.strip().splitlines()) == 1
 
 
+def test_a_renumbered_checkpoint_chain_is_reported(
+    chains: Chains, out: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Drop the first file and renumber the second as the first: its own record gives it away."""
+    for _ in range(2):
+        checkpoint(capsys, chains, out)
+    (out / "checkpoint-00000001.json").unlink()
+    second = document(out / "checkpoint-00000002.json")
+    second["sequence"] = 1
+    (out / "checkpoint-00000001.json").write_text(json.dumps(second, indent=2) + "\n")
+    (out / "checkpoint-00000002.json").unlink()
+    result = verify(capsys, chains, out)
+    assert result.code == 1
+    assert [(p["file"], p["status"]) for p in result.json["checkpoints"]["problems"]] == [
+        ("checkpoint-00000001.json", "changed")
+    ]
+
+
 def test_signed_checkpoints(
     chains: Chains, out: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -173,6 +173,15 @@ def check_chain(loaded: Directory, database: str, key: bytes | None) -> list[Fil
             problems.append(
                 FileProblem(name, "changed", f"{name} names no previous checkpoint (edited)")
             )
+        elif current.sequence == 1 and previous is not None:
+            problems.append(
+                FileProblem(
+                    name,
+                    "changed",
+                    f"{name} is the first file but names a previous checkpoint: the chain's "
+                    "start was removed and the files renumbered",
+                )
+            )
         elif (
             previous is not None
             and before is not None
