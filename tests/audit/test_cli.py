@@ -151,6 +151,13 @@ def test_an_edited_or_deleted_checkpoint_file_is_reported(
     assert [(p["file"], p["status"]) for p in result.json["checkpoints"]["problems"]] == [
         ("checkpoint-00000002.json", "missing")
     ]
+    third = document(out / "checkpoint-00000003.json")
+    third["heads"][0]["tenant_id"] = "a' or true --"
+    (out / "checkpoint-00000003.json").write_text(json.dumps(third))
+    result = verify(capsys, chains, out)
+    assert ("checkpoint-00000003.json", "unreadable") in [
+        (p["file"], p["status"]) for p in result.json["checkpoints"]["problems"]
+    ]
     (out / "checkpoint-00000003.json").write_text("{not json")
     result = verify(capsys, chains, out)
     assert ("checkpoint-00000003.json", "unreadable") in [

@@ -22,6 +22,7 @@ import hmac
 import json
 import os
 import re
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,13 @@ class FileProblem:
         return {"file": self.file, "status": self.status, "message": self.message}
 
 
+def _is_uuid(value: object) -> bool:
+    try:
+        return isinstance(value, str) and str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
 def _parse(path: Path, sequence: int) -> Checkpoint:
     """A checkpoint file, or ValueError saying what is wrong with it."""
     data = path.read_bytes()
@@ -97,7 +105,7 @@ def _parse(path: Path, sequence: int) -> Checkpoint:
     heads = document.get("heads")
     if not isinstance(heads, list) or not all(
         isinstance(h, dict)
-        and isinstance(h.get("tenant_id"), str)
+        and _is_uuid(h.get("tenant_id"))
         and (h.get("chain_seq") is None or isinstance(h.get("chain_seq"), int))
         and (h.get("hash") is None or HEX64.match(str(h.get("hash"))))
         for h in heads
