@@ -1,11 +1,8 @@
--- Reverses 0016_audit_anchor: drops audit_chain_heads_all() and its three owner policies, and
--- restores verify_audit_chain() as 0004 made it.
+-- Reverses 0016_audit_anchor: drops audit_chain_heads_all() and restores verify_audit_chain()
+-- as 0004 made it.
 set local role mapper_owner;
 
 drop function mapper.audit_chain_heads_all();
-drop policy audit_records_checkpoint_select on mapper.audit_records;
-drop policy tenant_configs_checkpoint_select on mapper.tenant_configs;
-drop policy audit_chain_heads_checkpoint_select on mapper.audit_chain_heads;
 
 create or replace function mapper.verify_audit_chain(
     p_tenant_id uuid default null

@@ -8,31 +8,11 @@
 --    are each reported as a problem row.
 -- 2. mapper.audit_chain_heads_all(), for mapper_auditor only: every tenant's chain head (its
 --    last link's chain_seq, hash and time; null when the head is gone), for every tenant that
---    has a head, a configuration or a link. It runs as mapper_owner with its own setting,
---    mapper.audit_checkpoint, switched on only around its fixed query, which three read-only
---    owner policies accept; app roles cannot execute it. The policies also require the login
---    (session_user) to be a mapper_auditor member: an app session that sets the setting itself
---    and calls another owner function gains nothing.
+--    has a head, a configuration or a link. It runs as mapper_owner and reads in the owner's
+--    maintenance mode (the existing select policies of mapper.maintenance), switched on only
+--    around its one query and back; the function is STABLE, so PL/pgSQL refuses any write in
+--    it. No new policy: the audit append path is exactly what it was.
 set local role mapper_owner;
-
-create policy audit_chain_heads_checkpoint_select on mapper.audit_chain_heads
-    for select to mapper_owner
-    using ((
-        select current_setting('mapper.audit_checkpoint', true) = 'on'
-            and pg_has_role(session_user, 'mapper_auditor', 'member')
-    ));
-create policy tenant_configs_checkpoint_select on mapper.tenant_configs
-    for select to mapper_owner
-    using ((
-        select current_setting('mapper.audit_checkpoint', true) = 'on'
-            and pg_has_role(session_user, 'mapper_auditor', 'member')
-    ));
-create policy audit_records_checkpoint_select on mapper.audit_records
-    for select to mapper_owner
-    using ((
-        select current_setting('mapper.audit_checkpoint', true) = 'on'
-            and pg_has_role(session_user, 'mapper_auditor', 'member')
-    ));
 
 create function mapper.audit_chain_heads_all()
 returns table (tenant_id uuid, chain_seq bigint, row_hash bytea, updated_at timestamptz)
@@ -43,10 +23,11 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
     -- A non-superuser cannot give a function a SET clause for a custom setting: the setting is
-    -- switched on for the query and back to what it was (an error aborts the transaction).
-    v_before text := current_setting('mapper.audit_checkpoint', true);
+    -- switched on for the query and back to what it was (an error aborts the transaction,
+    -- which reverts it too).
+    v_before text := current_setting('mapper.maintenance', true);
 begin
-    perform set_config('mapper.audit_checkpoint', 'on', true);
+    perform set_config('mapper.maintenance', 'on', true);
     return query
     -- Tenants of the trail by a skip scan of audit_records_pk (one index probe per tenant, not
     -- a read of every link): a chain whose head was deleted still shows, with a null head.
@@ -79,7 +60,7 @@ begin
     from tenants as t
     left join mapper.audit_chain_heads as h on t.tenant_id = h.tenant_id
     order by t.tenant_id;
-    perform set_config('mapper.audit_checkpoint', coalesce(v_before, ''), true);
+    perform set_config('mapper.maintenance', coalesce(v_before, ''), true);
 end
 $$;
 

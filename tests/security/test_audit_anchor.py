@@ -230,11 +230,14 @@ def test_every_head_function_is_least_privilege(chains: Chains) -> None:
     assert heads == [(TENANT_A, LINKS), (TENANT_B, LINKS)]
 
 
-def test_the_checkpoint_setting_opens_nothing_outside_an_auditor_session(chains: Chains) -> None:
-    """The owner policies behind audit_chain_heads_all() also require an auditor login: a
-    session that sets mapper.audit_checkpoint itself and runs as mapper_owner sees no tenant."""
-    with psycopg.connect(chains.db.admin_conninfo) as conn, conn.transaction():
-        conn.execute("set local role mapper_owner")
-        conn.execute("select set_config('mapper.audit_checkpoint', 'on', true)")
-        for table in ("audit_chain_heads", "audit_records", "tenant_configs"):
-            assert conn.execute(f"select count(*) from mapper.{table}").fetchone() == (0,)
+def test_every_head_reading_leaves_no_maintenance_mode_behind(chains: Chains) -> None:
+    """audit_chain_heads_all() reads in the owner's maintenance mode for its one query only: the
+    caller's transaction has it off afterwards (and it is STABLE: it cannot write)."""
+    with psycopg.connect(chains.auditor_dsn) as conn, conn.transaction():
+        assert len(conn.execute("select * from mapper.audit_chain_heads_all()").fetchall()) == 2
+        row = conn.execute("select current_setting('mapper.maintenance', true)").fetchone()
+        assert row is not None and row[0] in (None, "")
+        volatility = conn.execute(
+            "select provolatile from pg_proc where oid = 'mapper.audit_chain_heads_all'::regproc"
+        ).fetchone()
+    assert volatility == ("s",)
