@@ -162,11 +162,10 @@ def test_a_deleted_chain_is_missing(
         result = verify(capsys, chains, checkpoints)
         assert result.code == 1
         assert statuses(result) == {A: ("chain_missing", None), B: ("intact", None)}
-    # The tenant's configuration gone too: only the checkpoint remembers it.
-    with psycopg.connect(chains.db.conninfo("anchor_app")) as conn, conn.transaction():
-        conn.execute("select set_config('app.tenant_id', %s, true)", (A,))
-        conn.execute("delete from mapper.tenant_configs where true")
-    delete_chain(chains)
+    # The tenant's configuration removed too, by the same hand: only the checkpoint remembers.
+    chains.tamper("delete from mapper.tenant_configs where tenant_id = %(t)s", {"t": TENANT_A})
+    result = verify(capsys, chains, None)
+    assert statuses(result) == {B: ("intact", None)}
     result = verify(capsys, chains, out)
     assert result.code == 1
     assert statuses(result)[A] == ("chain_missing", None)
