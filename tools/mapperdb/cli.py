@@ -57,8 +57,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "deploy",
         "Validate, plan, or apply a reviewed plan and migrate one environment.",
     ),
-    ),
     "keys": ("mapperdb.keys.cli", "keys", "Rotate a tenant's data keys (re-wrap, re-encrypt)."),
+    "audit": (
+        "mapperdb.audit.cli",
+        "audit",
+        "Anchor the audit chain outside the database; verify.",
+    ),
 }
 
 
