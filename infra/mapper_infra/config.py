@@ -320,6 +320,19 @@ class Archive(Strict):
         return self
 
 
+class Cache(Strict):
+    """The service's Redis (Azure Cache for Redis): private, TLS only, Entra ID, no keys."""
+
+    sku_name: Literal["Standard", "Premium"]
+    capacity: int = Field(ge=0, le=6)
+    # alias -> Entra object id of each application identity allowed to read and write keys
+    app_identities: dict[str, Uuid] = Field(min_length=1)
+
+    @property
+    def family(self) -> str:
+        return "P" if self.sku_name == "Premium" else "C"
+
+
 class Environment(Strict):
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,9}$")]
     prefix: Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,7}$")]
@@ -334,6 +347,7 @@ class Environment(Strict):
     monitoring: Monitoring
     backup: Backup
     archive: Archive
+    cache: Cache
     protection: Protection = Protection()
 
     @model_validator(mode="after")
@@ -386,6 +400,10 @@ class Environment(Strict):
     def stem(self) -> str:
         """The start of every resource name, e.g. ``lmdb-prod``."""
         return f"{self.prefix}-{self.name}"
+
+    @property
+    def cache_name(self) -> str:
+        return f"{self.stem}-cache"
 
     @property
     def resource_group_name(self) -> str:

@@ -14,6 +14,7 @@ from constructs import Construct
 from mapper_infra.config import Environment
 from mapper_infra.constructs.archive import ArchiveStorage, ArchiveWiring
 from mapper_infra.constructs.backup import LongTermBackup
+from mapper_infra.constructs.cache import AppCache, CacheWiring
 from mapper_infra.constructs.identity import RegionalKeys, VaultWiring
 from mapper_infra.constructs.monitoring import Monitoring, MonitoringWiring, Watched
 from mapper_infra.constructs.network import PrivateDns, RegionNetwork, peer
@@ -103,6 +104,15 @@ class DatabaseStack(TerraformStack):
                     )
                     for region in nets
                 },
+            ),
+        )
+        AppCache(
+            self,
+            "cache",
+            site,
+            env.cache,
+            CacheWiring(
+                env.cache_name, networks["primary"].endpoint_subnet.id, dns.zones["redis"].id
             ),
         )
         watched = [watched_server(env, primary.id)]

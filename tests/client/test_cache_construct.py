@@ -14,20 +14,25 @@ def test_cache_construct_synthesizes_private_passwordless_redis() -> None:
     from cdktf import TerraformStack, Testing
     from cdktf_cdktf_provider_azurerm.provider import AzurermProvider
 
-    from mapper_infra.constructs.cache import DNS_ZONE, AppCache, CacheProps
+    from mapper_infra import config
+    from mapper_infra.constructs.cache import DNS_ZONE, AppCache, CacheWiring
+    from mapper_infra.constructs.site import Site
 
     stack = TerraformStack(Testing.app(), "cache-test")
     AzurermProvider(stack, "azurerm", features=[{}])
     AppCache(
         stack,
         "cache",
-        CacheProps(
+        Site("lmdb-test", "rg-test", "westeurope"),
+        config.Cache(
+            sku_name="Premium",
+            capacity=1,
+            app_identities={"llama-mapper": "00000000-0000-4000-8000-000000000001"},
+        ),
+        CacheWiring(
             name="lmdb-test-cache",
-            resource_group_name="rg-test",
-            location="westeurope",
             endpoint_subnet_id="/subscriptions/s/resourceGroups/rg/providers/x/subnets/endpoints",
             dns_zone_id=f"/subscriptions/s/resourceGroups/rg/providers/x/privateDnsZones/{DNS_ZONE}",
-            app_identities={"llama-mapper": "00000000-0000-4000-8000-000000000001"},
         ),
     )
     resources: dict[str, Any] = json.loads(Testing.synth(stack))["resource"]

@@ -97,7 +97,6 @@ def test_each_down_reverses_its_up(pg: EphemeralPostgres, template_db: str) -> N
             assert catalog_dump(pg, name) == previous, f"down of {version} is not its inverse"
             runner.up(version)
             previous = after
-            below = version
     finally:
         pg.drop_database(name)
 

@@ -11,8 +11,7 @@ speaks the same protocol to both (user = the identity's object id, password = a 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from cdktf_cdktf_provider_azurerm.redis_cache import (
     RedisCache,
@@ -24,7 +23,9 @@ from cdktf_cdktf_provider_azurerm.redis_cache_access_policy_assignment import (
 )
 from constructs import Construct
 
+from mapper_infra import config
 from mapper_infra.constructs.network import EndpointProps, private_endpoint
+from mapper_infra.constructs.site import Site
 
 # The private DNS zone the endpoint registers in (the network construct links it to the VNets).
 DNS_ZONE = "privatelink.redis.cache.windows.net"
@@ -34,38 +35,36 @@ APP_ACCESS_POLICY = "Data Contributor"
 
 
 @dataclass(frozen=True)
-class CacheProps:
+class CacheWiring:
     name: str  # globally unique: <name>.redis.cache.windows.net
-    resource_group_name: str
-    location: str
     endpoint_subnet_id: str
     dns_zone_id: str  # the privatelink.redis.cache.windows.net zone
-    # alias -> Entra object id of each application identity allowed to use the cache
-    app_identities: Mapping[str, str] = field(default_factory=dict)
-    sku_name: str = "Premium"  # Premium: private endpoint, zones, persistence options
-    family: str = "P"
-    capacity: int = 1
-    zones: tuple[str, ...] = ("1", "2", "3")
-    redis_version: str = "6"
-    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class AppCache(Construct):
     """One Redis cache for the service, private and passwordless."""
 
-    def __init__(self, scope: Construct, id_: str, props: CacheProps) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        site: Site,
+        cache: config.Cache,
+        wiring: CacheWiring,
+    ) -> None:
         super().__init__(scope, id_)
         self.redis = RedisCache(
             self,
             "redis",
-            name=props.name,
-            resource_group_name=props.resource_group_name,
-            location=props.location,
-            sku_name=props.sku_name,
-            family=props.family,
-            capacity=props.capacity,
-            zones=list(props.zones),
-            redis_version=props.redis_version,
+            name=wiring.name,
+            resource_group_name=site.resource_group_name,
+            location=site.location,
+            sku_name=cache.sku_name,
+            family=cache.family,
+            capacity=cache.capacity,
+            # Zone redundancy is a Premium feature.
+            zones=["1", "2", "3"] if cache.sku_name == "Premium" else None,
+            redis_version="6",
             minimum_tls_version="1.2",
             non_ssl_port_enabled=False,
             public_network_access_enabled=False,
@@ -76,19 +75,17 @@ class AppCache(Construct):
                 # A cache, not a store: evict the least recently used key under pressure.
                 maxmemory_policy="allkeys-lru",
             ),
-            tags=dict(props.tags),
         )
         self.endpoint = private_endpoint(
             self,
             "endpoint",
+            site,
             EndpointProps(
-                name=f"{props.name}-pe",
-                resource_group_name=props.resource_group_name,
-                location=props.location,
-                subnet_id=props.endpoint_subnet_id,
+                name=f"{wiring.name}-pe",
+                subnet_id=wiring.endpoint_subnet_id,
                 target_id=self.redis.id,
                 subresource=SUBRESOURCE,
-                dns_zone_id=props.dns_zone_id,
+                dns_zone_id=wiring.dns_zone_id,
             ),
         )
         self.assignments = [
@@ -101,7 +98,7 @@ class AppCache(Construct):
                 object_id=object_id,
                 object_id_alias=alias,
             )
-            for alias, object_id in sorted(props.app_identities.items())
+            for alias, object_id in sorted(cache.app_identities.items())
         ]
 
     @property

@@ -228,7 +228,7 @@ class RegionNetwork(Construct):
 
 
 class PrivateDns(Construct):
-    """Zones for the servers, Key Vault and Blob endpoints, resolvable from every VNet."""
+    """Zones for the servers, Key Vault, Blob and Redis endpoints, resolvable from every VNet."""
 
     def __init__(
         self, scope: Construct, id_: str, site: Site, vnets: tuple[VirtualNetwork, ...]
@@ -241,6 +241,7 @@ class PrivateDns(Construct):
             "postgres": f"{site.stem}.private.postgres.database.azure.com",
             "vault": "privatelink.vaultcore.azure.net",
             "blob": "privatelink.blob.core.windows.net",
+            "redis": "privatelink.redis.cache.windows.net",
         }
         for key, name in names.items():
             zone = PrivateDnsZone(
