@@ -336,6 +336,7 @@ def test_app_roles_have_no_bypass_and_own_nothing(two_tenants: Speaker) -> None:
     assert [r[0] for r in roles] == [
         "mapper_app",
         "mapper_auditor",
+        "mapper_maintainer",
         "mapper_owner",
         "mapper_readonly",
     ]
