@@ -47,6 +47,7 @@ def load(
     started = time.perf_counter()
     with psycopg.connect(pg.superuser_conninfo(dbname), autocommit=True) as conn:
         conn.execute("set session_replication_role = replica")  # no triggers: set-up only
+        conn.execute("set statement_timeout = 0")  # a bulk load outlasts 0012's session limit
         conn.execute(
             "insert into mapper.tenant_configs (tenant_id, name, key_vault_key_uri) "
             "select ('00000000-0000-4000-8000-' || lpad(t::text, 12, '0'))::uuid, 'tenant ' || t,"

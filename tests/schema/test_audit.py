@@ -42,7 +42,10 @@ def test_every_change_is_audited(two_tenants: Speaker) -> None:
     with two_tenants.app() as conn, tenant(conn, TENANT_A) as cur:
         cur.execute("select set_config('app.actor', 'alice@example.com', true)")
         cur.execute("update mapper.storage_records set backup_status = 'backed_up' where true")
-        cur.execute("delete from mapper.model_metrics where metric_value > 0")
+        cur.execute(
+            "select mapper.delete_rows('model_metrics', "
+            "array(select id from mapper.model_metrics where metric_value > 0))"
+        )
         cur.execute("update mapper.tenant_configs set retention_days = 30 where true")
         cur.execute(
             "update mapper.detector_executions set status = 'cancelled' where status = 'succeeded'"
@@ -411,7 +414,7 @@ def test_a_deleted_tenant_config_keeps_its_last_version_in_the_trail(speak: Spea
         add_tenant(conn, gone, "charlie")
         with tenant(conn, gone) as cur:
             cur.execute("update mapper.tenant_configs set name = 'charlie 2' where true")
-            cur.execute("delete from mapper.tenant_configs where true")
+            cur.execute("select mapper.delete_tenant()")
     links = trail(speak, gone)
     assert [(link[1], link[5]) for link in links] == [("insert", 1), ("update", 1), ("delete", 1)]
     insert, update, delete = links

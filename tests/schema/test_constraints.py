@@ -248,7 +248,7 @@ def test_foreign_key_to_the_tenant(speak: Speaker) -> None:
         with tenant(conn, TENANT_A) as cur:
             insert(cur, "storage_records", [GOOD["storage_records"]])
         with pytest.raises(errors.ForeignKeyViolation) as caught, tenant(conn, TENANT_A) as cur:
-            cur.execute("delete from mapper.tenant_configs")
+            cur.execute("select mapper.delete_tenant()")
     assert caught.value.diag.constraint_name == "storage_records_tenant_fk"
 
 

@@ -93,21 +93,26 @@ def test_an_app_session_cannot_stall_the_others(migrated: Speaker) -> None:
     )
     holder = migrated.app()
     holder.execute("select set_config('app.tenant_id', %s, true)", (str(TENANT_A),))
-    holder.execute("lock table mapper.storage_records in access exclusive mode")
-    # Another tenant's write waits at most lock_timeout, then fails rather than queueing.
+    # The strongest lock an app session can hold: rows (here its tenant row, which every write
+    # of the tenant's audit chain and foreign keys touches).
+    holder.execute("update mapper.tenant_configs set name = 'held'")
+    # A write that needs it waits at most lock_timeout, then fails rather than queueing.
     with (
         migrated.app() as other,
         pytest.raises(errors.LockNotAvailable),
-        tenant(other, TENANT_B) as cur,
+        tenant(other, TENANT_A) as cur,
     ):
+        cur.execute("update mapper.tenant_configs set retention_days = 30")
+    # Another tenant is not held up at all.
+    with migrated.app() as other, tenant(other, TENANT_B) as cur:
         add_rows(cur, TENANT_B, 1)
     # The holder, idle in its transaction, is ended, and its lock with it.
     time.sleep(3)
     with pytest.raises(errors.IdleInTransactionSessionTimeout):
         holder.execute("select 1")
     holder.close()
-    with migrated.app() as other, tenant(other, TENANT_B) as cur:
-        add_rows(cur, TENANT_B, 1)
+    with migrated.app() as other, tenant(other, TENANT_A) as cur:
+        cur.execute("update mapper.tenant_configs set retention_days = 30")
     # A statement that runs too long is cancelled.
     with migrated.app() as conn, pytest.raises(errors.QueryCanceled), tenant(conn, TENANT_A) as cur:
         cur.execute("select pg_sleep(5)")
@@ -188,3 +193,46 @@ def test_what_catalog_statistics_show_an_app_session(two_tenants: Speaker) -> No
         ).fetchone()
     assert stats == (0,)
     assert reltuples is not None and reltuples[0] == 6  # both tenants' rows, together
+
+
+TENANT_TABLES = ("tenant_configs", "storage_records", "detector_executions", "model_metrics")
+STRONG_MODES = ("row share", "share update exclusive", "share", "share row exclusive", "exclusive")
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+def test_app_cannot_lock_above_row_exclusive(two_tenants: Speaker, table: str) -> None:
+    """Table-level UPDATE or DELETE would let an app session LOCK any mode; it has neither."""
+    with two_tenants.app() as conn:
+        for mode in (*STRONG_MODES, "access exclusive"):
+            with pytest.raises(errors.InsufficientPrivilege), tenant(conn, TENANT_A) as cur:
+                cur.execute(f"lock table mapper.{table} in {mode} mode")
+        with tenant(conn, TENANT_A) as cur:
+            cur.execute(f"lock table mapper.{table} in row exclusive mode")
+            # What its work needs still works: updates, row locks, deletes by function.
+            cur.execute(f"select tenant_id from mapper.{table} for update")
+            cur.execute(f"update mapper.{table} set tenant_id = tenant_id")
+            assert cur.rowcount >= 1
+
+
+def test_app_deletes_through_the_audited_functions_only(two_tenants: Speaker) -> None:
+    with two_tenants.app() as conn:
+        with tenant(conn, TENANT_A) as cur:
+            ids = [r[0] for r in cur.execute("select id from mapper.model_metrics").fetchall()]
+            assert cur.execute(
+                "select mapper.delete_rows('model_metrics', %s)", (ids[:2],)
+            ).fetchone() == (2,)
+            last = cur.execute(
+                "select 1 from mapper.model_metrics where id = any(%s)", (ids[:2],)
+            ).fetchall()
+            assert last == []
+        with pytest.raises(errors.InvalidParameterValue), tenant(conn, TENANT_A) as cur:
+            cur.execute("select mapper.delete_rows('audit_records', '{}')")
+        with pytest.raises(errors.ForeignKeyViolation), tenant(conn, TENANT_A) as cur:
+            cur.execute("select mapper.delete_tenant()")
+    with two_tenants.auditor() as conn, tenant(conn, TENANT_A) as cur:
+        link = cur.execute(
+            "select action, table_name, entries, db_user from mapper.audit_records "
+            "order by chain_seq desc limit 1"
+        ).fetchone()
+        assert cur.execute("select count(*) from mapper.verify_audit_chain()").fetchone() == (0,)
+    assert link == ("delete", "model_metrics", 2, "app_user")

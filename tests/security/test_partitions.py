@@ -203,3 +203,33 @@ def test_data_partitions_refuse_truncate_and_audit_direct_writes(two_tenants: Sp
         conn.execute("set role mapper_owner")
         # The owner sees no rows through a partition: RLS is forced there too.
         assert conn.execute(f"select count(*) from {month}").fetchone() == (0,)
+
+
+def test_draining_the_audit_default_partition_is_the_one_exception(two_tenants: Speaker) -> None:
+    """A link that waits in the default partition (its month had none) is moved, not changed,
+    by maintenance; the append-only trigger lets exactly that delete through, nothing else."""
+    with two_tenants.superuser() as conn:
+        conn.execute(
+            "insert into mapper.audit_records (tenant_id, chain_seq, occurred_at, action, "
+            "table_name, entries, row_keys, new_rows, prev_hash, row_hash) values "
+            "(%s, 1000, '2024-03-15', 'insert', 'storage_records', 1, '{\"id\": [1]}', "
+            "'[\"x\"]', sha256(''), sha256('x'))",
+            (TENANT_A,),
+        )
+        conn.commit()
+    done = maintain(two_tenants)
+    assert (
+        "mapper.audit_records",
+        "audit_records_p202403",
+        "created, rows moved from default",
+    ) in (done)
+    with two_tenants.superuser() as conn:
+        assert conn.execute("select count(*) from mapper.audit_records_default").fetchone() == (0,)
+        assert conn.execute(
+            "select count(*) from mapper.audit_records_p202403 where chain_seq = 1000"
+        ).fetchone() == (1,)
+        with pytest.raises(psycopg.Error, match="append-only"), conn.transaction():
+            conn.execute("set local role mapper_owner")
+            conn.execute("select set_config('mapper.maintenance', 'on', true)")
+            conn.execute("delete from mapper.audit_records_p202403")
+    assert differences(two_tenants) == []
