@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import psycopg
 
-from schema_common import DB, bench_cluster, compare, load, tenant_id
+from schema_common import DB, bench_cluster, compare, copy_database_settings, load, tenant_id
 
 COLUMNS = (
     "tenant_id, source_data_hash, detector_type, taxonomy_labels, confidence_score, "
@@ -45,6 +45,7 @@ def main() -> None:
     with bench_cluster() as pg:
         load(pg, DB, args.tenants, args.rows)
         pg.create_database("bench_noaudit", template=DB)
+        copy_database_settings(pg, DB, "bench_noaudit")
         with psycopg.connect(pg.superuser_conninfo("bench_noaudit"), autocommit=True) as conn:
             # Only the audit triggers: the time-window and truncate guards stay on both sides.
             for table in ("storage_records", "tenant_configs"):

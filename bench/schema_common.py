@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
@@ -33,6 +34,23 @@ def bench_cluster() -> Iterator[EphemeralPostgres]:
         with psycopg.connect(pg.superuser_conninfo(DB), autocommit=True) as conn:
             conn.execute("create role bench_app login in role mapper_app")
         yield pg
+
+
+def copy_database_settings(pg: EphemeralPostgres, source: str, target: str) -> None:
+    """A clone does not inherit the database's settings (0012's session limits): copy them,
+    so both sides of a comparison run under the same ones."""
+    with psycopg.connect(pg.superuser_conninfo(source), autocommit=True) as conn:
+        settings = conn.execute(
+            "select unnest(setconfig) from pg_db_role_setting where setrole = 0 and setdatabase ="
+            " (select oid from pg_database where datname = current_database())"
+        ).fetchall()
+        for (setting,) in settings:
+            name, _, value = str(setting).partition("=")
+            conn.execute(
+                sql.SQL("alter database {} set {} = {}").format(
+                    sql.Identifier(target), sql.Identifier(name), sql.Literal(value)
+                )
+            )
 
 
 def tenant_id(n: int) -> str:
