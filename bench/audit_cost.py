@@ -1,5 +1,6 @@
 """Audit cost: insert throughput of storage_records with the audit trigger versus without
-(the same schema with the audit triggers disabled), as a mapper_app member under RLS.
+(the same schema with the audit triggers disabled, the other triggers kept), as a mapper_app
+member under RLS.
 
     .venv/bin/python bench/audit_cost.py [--tenants 100] [--rows 2000]
 
@@ -15,7 +16,7 @@ from collections.abc import Callable
 
 import psycopg
 
-from schema_common import DB, bench_cluster, compare, load, tenant_id
+from schema_common import DB, bench_cluster, compare, copy_database_settings, load, tenant_id
 
 COLUMNS = (
     "tenant_id, source_data_hash, detector_type, taxonomy_labels, confidence_score, "
@@ -44,9 +45,14 @@ def main() -> None:
     with bench_cluster() as pg:
         load(pg, DB, args.tenants, args.rows)
         pg.create_database("bench_noaudit", template=DB)
+        copy_database_settings(pg, DB, "bench_noaudit")
         with psycopg.connect(pg.superuser_conninfo("bench_noaudit"), autocommit=True) as conn:
+            # Only the audit triggers: the time-window and truncate guards stay on both sides.
             for table in ("storage_records", "tenant_configs"):
-                conn.execute(f"alter table mapper.{table} disable trigger user")
+                for event in ("insert", "update", "delete"):
+                    conn.execute(
+                        f"alter table mapper.{table} disable trigger {table}_audit_{event}"
+                    )
         tenants = [tenant_id(rng.randint(1, args.tenants)) for _ in range(args.inserts)]
         counter = iter(range(10**9))
 

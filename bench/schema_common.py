@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
@@ -35,6 +36,23 @@ def bench_cluster() -> Iterator[EphemeralPostgres]:
         yield pg
 
 
+def copy_database_settings(pg: EphemeralPostgres, source: str, target: str) -> None:
+    """A clone does not inherit the database's settings (0012's session limits): copy them,
+    so both sides of a comparison run under the same ones."""
+    with psycopg.connect(pg.superuser_conninfo(source), autocommit=True) as conn:
+        settings = conn.execute(
+            "select unnest(setconfig) from pg_db_role_setting where setrole = 0 and setdatabase ="
+            " (select oid from pg_database where datname = current_database())"
+        ).fetchall()
+        for (setting,) in settings:
+            name, _, value = str(setting).partition("=")
+            conn.execute(
+                sql.SQL("alter database {} set {} = {}").format(
+                    sql.Identifier(target), sql.Identifier(name), sql.Literal(value)
+                )
+            )
+
+
 def tenant_id(n: int) -> str:
     return f"00000000-0000-4000-8000-{n:012d}"
 
@@ -47,6 +65,7 @@ def load(
     started = time.perf_counter()
     with psycopg.connect(pg.superuser_conninfo(dbname), autocommit=True) as conn:
         conn.execute("set session_replication_role = replica")  # no triggers: set-up only
+        conn.execute("set statement_timeout = 0")  # a bulk load outlasts 0012's session limit
         conn.execute(
             "insert into mapper.tenant_configs (tenant_id, name, key_vault_key_uri) "
             "select ('00000000-0000-4000-8000-' || lpad(t::text, 12, '0'))::uuid, 'tenant ' || t,"

@@ -6,7 +6,9 @@ declare
     v_role text;
 begin
     execute format('revoke create on database %I from mapper_owner', current_database());
-    foreach v_role in array array['mapper_auditor', 'mapper_readonly', 'mapper_app', 'mapper_owner']
+    foreach v_role in array array[
+        'mapper_maintainer', 'mapper_auditor', 'mapper_readonly', 'mapper_app', 'mapper_owner'
+    ]
     loop
         begin
             execute format('drop role if exists %I', v_role);

@@ -259,7 +259,9 @@ comment on function mapper.audit_digest(text) is
 -- row version: its key and audit_digest() of its text form. No to_jsonb() of whole rows. The
 -- SET clauses pin every setting the text form depends on (a digest is reproducible); the
 -- payload's ciphertext is part of the text form, so the digest covers it and the trail never
--- holds it. Only mapper_owner (the migrations) can run it.
+-- holds it. Links name the table itself, not tg_table_name: the triggers are copied to every
+-- partition (0003), and a link must name the table the tenant knows. Only mapper_owner (the
+-- migrations) can run it.
 create function mapper.create_digest_audit(p_table name, p_time_column name)
 returns void
 language plpgsql
@@ -317,7 +319,7 @@ begin
                 jsonb_build_array(mapper.audit_digest(x::text))
             into v_tenant, v_keys, v_new
             from new_rows as x;
-            perform mapper.audit_append(v_tenant, tg_table_name, 'insert', 1, v_keys, null, v_new);
+            perform mapper.audit_append(v_tenant, %5$L, 'insert', 1, v_keys, null, v_new);
             return null;
         end if;
         open v_links for%3$s;
@@ -343,7 +345,7 @@ begin
         fetch v_links into v_tenant, v_entries, v_keys, v_old, v_new;
         exit when not found;
         perform mapper.audit_append(
-            v_tenant, tg_table_name, lower(tg_op), v_entries, v_keys, v_old, v_new
+            v_tenant, %5$L, lower(tg_op), v_entries, v_keys, v_old, v_new
         );
     end loop;
     close v_links;
@@ -355,7 +357,8 @@ $fn$,
         format(v_one_side, p_time_column, 'new_rows', 'null::jsonb',
             'jsonb_agg(mapper.audit_digest(c.r))'),
         format(v_one_side, p_time_column, 'old_rows', 'jsonb_agg(mapper.audit_digest(c.r))',
-            'null::jsonb')
+            'null::jsonb'),
+        p_table
     );
     execute format(
         'comment on function mapper.%I() is %L', v_function,
@@ -396,14 +399,25 @@ language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 begin
+    -- The one exception: maintain_partitions() draining the default partition into a month
+    -- partition moves links without changing them (the chain still verifies; the move is in
+    -- maintenance_log). It names the partition it drains in mapper.partition_move.
+    if tg_op = 'DELETE' and current_user = 'mapper_owner'
+        and current_setting('mapper.partition_move', true)
+            = format('%I.%I', tg_table_schema, tg_table_name)
+    then
+        return null;
+    end if;
     raise exception 'mapper.audit_records is append-only: % is not allowed', tg_op
         using errcode = 'insufficient_privilege';
 end
 $$;
 
 comment on function mapper.reject_audit_change() is
-    'Rejects UPDATE, DELETE and TRUNCATE of the audit trail, whoever asks.';
+    'Rejects UPDATE, DELETE and TRUNCATE of the audit trail and of each of its partitions, whoever '
+    'asks, except the move of links out of the default partition by maintain_partitions().';
 
+-- Statement-level: PostgreSQL does not clone it to partitions; secure_partition() (0003) does.
 create trigger audit_records_append_only
     before update or delete or truncate on mapper.audit_records
     for each statement execute function mapper.reject_audit_change();

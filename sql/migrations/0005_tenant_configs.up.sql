@@ -14,19 +14,42 @@ create table mapper.tenant_configs (
     created_at timestamptz not null default now(),
     updated_at timestamptz not null default now(),
     constraint tenant_configs_pk primary key (tenant_id),
-    constraint tenant_configs_name_check check (char_length(name) between 1 and 200),
+    -- No control, zero-width or bidirectional formatting characters: a name is shown to people.
+    constraint tenant_configs_name_check check (
+        char_length(name) between 1 and 200
+        and name !~ '[\x01-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]'
+    ),
     constraint tenant_configs_status_check check (status in ('active', 'suspended', 'offboarding')),
     constraint tenant_configs_retention_days_check check (retention_days between 1 and 3650),
     constraint tenant_configs_key_vault_key_uri_check check (
         key_vault_key_uri
         ~ '^https://[a-z0-9-]{3,24}\.vault\.azure\.net/keys/[A-Za-z0-9-]{1,127}(/[0-9a-f]{32})?$'
     ),
+    -- Each element a detector type: a flat array (one dimension, from 1), no null, no element
+    -- holding the separator (as many separators as elements less one), none longer than 63.
     constraint tenant_configs_allowed_detector_types_check check (
-        cardinality(allowed_detector_types) <= 64
-        and array_position(allowed_detector_types, null) is null
-        and array_to_string(allowed_detector_types, ',') ~ '^([a-z][a-z0-9_]{0,62}(,|$))*$'
+        cardinality(allowed_detector_types) = 0
+        or (
+            cardinality(allowed_detector_types) <= 64
+            and array_ndims(allowed_detector_types) = 1
+            and array_lower(allowed_detector_types, 1) = 1
+            and array_position(allowed_detector_types, null) is null
+            and array_to_string(allowed_detector_types, ',') ~ '^[a-z][a-z0-9_]*(,[a-z][a-z0-9_]*)*$'
+            and array_to_string(allowed_detector_types, ',') !~ '[a-z0-9_]{64}'
+            and char_length(array_to_string(allowed_detector_types, ','))
+            - char_length(replace(array_to_string(allowed_detector_types, ','), ',', ''))
+            = cardinality(allowed_detector_types) - 1
+        )
     ),
-    constraint tenant_configs_updated_at_check check (updated_at >= created_at)
+    -- Time window: finite, from 2000-01-01 (here), at most a day ahead (the *_future triggers).
+    constraint tenant_configs_created_at_check check (
+        created_at >= '2000-01-01 00:00:00+00' and created_at < 'infinity'
+    ),
+    -- Ordered only when both are in the window: a value out of it breaks its own check alone.
+    constraint tenant_configs_updated_at_check check (
+        updated_at >= '2000-01-01 00:00:00+00' and updated_at < 'infinity'
+        and (updated_at >= created_at or not (created_at >= '2000-01-01 00:00:00+00' and created_at < 'infinity'))
+    )
 );
 
 comment on table mapper.tenant_configs is 'One row per tenant: status, retention and key reference.';
@@ -72,6 +95,22 @@ end
 $$;
 
 comment on function mapper.touch_updated_at() is 'Keeps updated_at truthful on every update.';
+
+create trigger tenant_configs_created_at_future
+    before insert or update of created_at on mapper.tenant_configs
+    for each row
+    when (new.created_at > now() + interval '1 day' and new.created_at < 'infinity')
+    execute function mapper.reject_future_time('created_at', 'tenant_configs_created_at_future_check');
+
+create trigger tenant_configs_updated_at_future
+    before insert or update of updated_at on mapper.tenant_configs
+    for each row
+    when (new.updated_at > now() + interval '1 day' and new.updated_at < 'infinity')
+    execute function mapper.reject_future_time('updated_at', 'tenant_configs_updated_at_future_check');
+
+create trigger tenant_configs_no_truncate
+    before truncate on mapper.tenant_configs
+    for each statement execute function mapper.reject_truncate();
 
 create trigger tenant_configs_touch_updated_at
     before update on mapper.tenant_configs

@@ -7,7 +7,7 @@ set local role mapper_owner;
 
 create table mapper.storage_records (
     tenant_id uuid not null,
-    id bigint generated always as identity,
+    id uuid not null default mapper.uuid_v7(),
     created_at timestamptz not null default now(),
     source_data_hash text not null,
     detector_type text not null,
@@ -23,16 +23,27 @@ create table mapper.storage_records (
     constraint storage_records_pk primary key (tenant_id, created_at, id),
     constraint storage_records_tenant_fk foreign key (tenant_id)
         references mapper.tenant_configs (tenant_id),
+    -- Time window: finite, from 2000-01-01 (here), at most a day ahead (the *_future triggers).
+    constraint storage_records_created_at_check check (
+        created_at >= '2000-01-01 00:00:00+00' and created_at < 'infinity'
+    ),
     constraint storage_records_source_data_hash_check check (
         source_data_hash ~ '^[0-9a-f]+$' and octet_length(source_data_hash) = 64
     ),
     constraint storage_records_detector_type_check
         check (detector_type ~ '^[a-z][a-z0-9_]*$' and char_length(detector_type) <= 63),
+    -- Each element a label: a flat array (one dimension, from 1), no null, no element holding
+    -- the separator (as many separators as elements less one).
     constraint storage_records_taxonomy_labels_check check (
         cardinality(taxonomy_labels) between 1 and 32
+        and array_ndims(taxonomy_labels) = 1
+        and array_lower(taxonomy_labels, 1) = 1
         and array_position(taxonomy_labels, null) is null
         and array_to_string(taxonomy_labels, '|')
         ~ '^[A-Za-z][A-Za-z0-9_.-]*(\|[A-Za-z][A-Za-z0-9_.-]*)*$'
+        and char_length(array_to_string(taxonomy_labels, '|'))
+        - char_length(replace(array_to_string(taxonomy_labels, '|'), '|', ''))
+        = cardinality(taxonomy_labels) - 1
         and char_length(array_to_string(taxonomy_labels, '|')) <= 4096
     ),
     constraint storage_records_confidence_score_check
@@ -99,6 +110,16 @@ create policy storage_records_maintenance_delete on mapper.storage_records
 
 grant select, insert, update, delete on mapper.storage_records to mapper_app;
 grant select on mapper.storage_records to mapper_readonly;
+
+create trigger storage_records_created_at_future
+    before insert or update of created_at on mapper.storage_records
+    for each row
+    when (new.created_at > now() + interval '1 day' and new.created_at < 'infinity')
+    execute function mapper.reject_future_time('created_at', 'storage_records_created_at_future_check');
+
+create trigger storage_records_no_truncate
+    before truncate on mapper.storage_records
+    for each statement execute function mapper.reject_truncate();
 
 -- Audit, digest mode: mapper.storage_records_audit() and its insert, update and delete
 -- triggers, made by the template in 0004 (which says what a link records).

@@ -5,10 +5,13 @@ set local role mapper_owner;
 
 create table mapper.detector_executions (
     tenant_id uuid not null,
-    id bigint generated always as identity,
+    id uuid not null default mapper.uuid_v7(),
     started_at timestamptz not null default now(),
     finished_at timestamptz,
-    duration interval generated always as (finished_at - started_at) stored,
+    -- Only for finite times: an infinite one must reach its CHECK, not fail the subtraction.
+    duration interval generated always as (
+        case when isfinite(started_at) and isfinite(finished_at) then finished_at - started_at end
+    ) stored,
     detector_type text not null,
     status text not null default 'running',
     error_code text,
@@ -16,13 +19,28 @@ create table mapper.detector_executions (
     constraint detector_executions_pk primary key (tenant_id, started_at, id),
     constraint detector_executions_tenant_fk foreign key (tenant_id)
         references mapper.tenant_configs (tenant_id),
+    -- Time window: finite, from 2000-01-01 (here), at most a day ahead (the *_future triggers).
+    constraint detector_executions_started_at_check check (
+        started_at >= '2000-01-01 00:00:00+00' and started_at < 'infinity'
+    ),
+    constraint detector_executions_finished_at_check check (
+        finished_at >= '2000-01-01 00:00:00+00' and finished_at < 'infinity'
+    ),
     constraint detector_executions_detector_type_check
         check (detector_type ~ '^[a-z][a-z0-9_]*$' and char_length(detector_type) <= 63),
     constraint detector_executions_status_check
         check (status in ('running', 'succeeded', 'failed', 'timed_out', 'cancelled')),
+    -- The order of the two times is checked only when both are in the window: a time out of it
+    -- breaks its own check alone.
     constraint detector_executions_finished_check check (
         case when status = 'running' then finished_at is null
-        else finished_at is not null and finished_at >= started_at end
+        else finished_at is not null and (
+            finished_at >= started_at
+            or not (
+                started_at >= '2000-01-01 00:00:00+00' and started_at < 'infinity'
+                and finished_at >= '2000-01-01 00:00:00+00' and finished_at < 'infinity'
+            )
+        ) end
     ),
     constraint detector_executions_error_code_check check (
         case when status in ('failed', 'timed_out')
@@ -81,6 +99,22 @@ create policy detector_executions_maintenance_delete on mapper.detector_executio
 
 grant select, insert, update, delete on mapper.detector_executions to mapper_app;
 grant select on mapper.detector_executions to mapper_readonly;
+
+create trigger detector_executions_started_at_future
+    before insert or update of started_at on mapper.detector_executions
+    for each row
+    when (new.started_at > now() + interval '1 day' and new.started_at < 'infinity')
+    execute function mapper.reject_future_time('started_at', 'detector_executions_started_at_future_check');
+
+create trigger detector_executions_finished_at_future
+    before insert or update of finished_at on mapper.detector_executions
+    for each row
+    when (new.finished_at > now() + interval '1 day' and new.finished_at < 'infinity')
+    execute function mapper.reject_future_time('finished_at', 'detector_executions_finished_at_future_check');
+
+create trigger detector_executions_no_truncate
+    before truncate on mapper.detector_executions
+    for each statement execute function mapper.reject_truncate();
 
 -- Audit, digest mode: mapper.detector_executions_audit() and its insert, update and delete
 -- triggers, made by the template in 0004 (which says what a link records).

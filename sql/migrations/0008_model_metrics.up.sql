@@ -4,7 +4,7 @@ set local role mapper_owner;
 
 create table mapper.model_metrics (
     tenant_id uuid not null,
-    id bigint generated always as identity,
+    id uuid not null default mapper.uuid_v7(),
     recorded_at timestamptz not null default now(),
     model_version text not null,
     detector_type text not null,
@@ -14,6 +14,10 @@ create table mapper.model_metrics (
     constraint model_metrics_pk primary key (tenant_id, recorded_at, id),
     constraint model_metrics_tenant_fk foreign key (tenant_id)
         references mapper.tenant_configs (tenant_id),
+    -- Time window: finite, from 2000-01-01 (here), at most a day ahead (the *_future triggers).
+    constraint model_metrics_recorded_at_check check (
+        recorded_at >= '2000-01-01 00:00:00+00' and recorded_at < 'infinity'
+    ),
     constraint model_metrics_model_version_check
         check (model_version ~ '^[A-Za-z0-9][A-Za-z0-9._+-]*$' and char_length(model_version) <= 64),
     constraint model_metrics_detector_type_check
@@ -67,6 +71,16 @@ create policy model_metrics_maintenance_delete on mapper.model_metrics
 
 grant select, insert, update, delete on mapper.model_metrics to mapper_app;
 grant select on mapper.model_metrics to mapper_readonly;
+
+create trigger model_metrics_recorded_at_future
+    before insert or update of recorded_at on mapper.model_metrics
+    for each row
+    when (new.recorded_at > now() + interval '1 day' and new.recorded_at < 'infinity')
+    execute function mapper.reject_future_time('recorded_at', 'model_metrics_recorded_at_future_check');
+
+create trigger model_metrics_no_truncate
+    before truncate on mapper.model_metrics
+    for each statement execute function mapper.reject_truncate();
 
 -- Audit, digest mode: mapper.model_metrics_audit() and its insert, update and delete
 -- triggers, made by the template in 0004 (which says what a link records).

@@ -136,4 +136,6 @@ comment on function mapper.purge_expired(integer, integer) is
     'deletes other expired rows in bounded batches, audits each purge in the tenant''s chain. '
     'Scheduled by pg_cron (0011); returns what it removed.';
 
+grant execute on function mapper.purge_expired(integer, integer) to mapper_maintainer;
+
 reset role;

@@ -168,6 +168,7 @@ $$;
 comment on function mapper.daily_executions(date, date) is
     'The tenant''s daily executions and failures per detector (tenant in context only).';
 
+grant execute on function mapper.refresh_daily_aggregates() to mapper_maintainer;
 grant execute on function mapper.daily_records(date, date)
     to mapper_app, mapper_readonly, mapper_auditor;
 grant execute on function mapper.daily_executions(date, date)

@@ -42,7 +42,10 @@ def test_every_change_is_audited(two_tenants: Speaker) -> None:
     with two_tenants.app() as conn, tenant(conn, TENANT_A) as cur:
         cur.execute("select set_config('app.actor', 'alice@example.com', true)")
         cur.execute("update mapper.storage_records set backup_status = 'backed_up' where true")
-        cur.execute("delete from mapper.model_metrics where metric_value > 0")
+        cur.execute(
+            "select mapper.delete_rows('model_metrics', "
+            "array(select id from mapper.model_metrics where metric_value > 0))"
+        )
         cur.execute("update mapper.tenant_configs set retention_days = 30 where true")
         cur.execute(
             "update mapper.detector_executions set status = 'cancelled' where status = 'succeeded'"
@@ -115,7 +118,7 @@ def test_data_tables_are_audited_by_digest(two_tenants: Speaker) -> None:
         for at, row_id, before, after in zip(keys["created_at"], keys["id"], old, new, strict=True)
     }
     for at, row_id, digest in rows:
-        before, after = audited[(at, row_id)]
+        before, after = audited[(at, str(row_id))]
         assert after == digest
         assert before != digest and len(before) == 64
 
@@ -237,7 +240,7 @@ def test_concurrent_writers_keep_one_chain(two_tenants: Speaker) -> None:
 def test_a_rows_history_is_found_by_its_key(two_tenants: Speaker) -> None:
     """The query docs/schema.md gives: a row's links by its id, its entry by position."""
     with two_tenants.app() as conn, tenant(conn, TENANT_A) as cur:
-        row = cur.execute("select min(id) from mapper.storage_records").fetchone()
+        row = cur.execute("select id from mapper.storage_records order by id limit 1").fetchone()
         assert row is not None
         row_id = row[0]
         for status in ("failed", "backed_up"):
@@ -251,8 +254,8 @@ def test_a_rows_history_is_found_by_its_key(two_tenants: Speaker) -> None:
             "from mapper.audit_records as a "
             "cross join lateral jsonb_array_elements(a.row_keys -> 'id') "
             "    with ordinality as k (id, n) "
-            "where a.table_name = 'storage_records' and a.row_keys -> 'id' @> to_jsonb(%s::bigint)"
-            "    and k.id = to_jsonb(%s::bigint) "
+            "where a.table_name = 'storage_records' and a.row_keys -> 'id' @> to_jsonb(%s::uuid)"
+            "    and k.id = to_jsonb(%s::uuid) "
             "order by a.chain_seq",
             (row_id, row_id),
         ).fetchall()
@@ -306,7 +309,7 @@ def test_a_changed_key_is_two_entries_one_side_each(two_tenants: Speaker) -> Non
     """Moving a record in time changes its key: the link shows the old version under the old key
     and the new version under the new key, each with the other side null."""
     with two_tenants.app() as conn, tenant(conn, TENANT_A) as cur:
-        row = cur.execute("select min(id) from mapper.storage_records").fetchone()
+        row = cur.execute("select id from mapper.storage_records order by id limit 1").fetchone()
         assert row is not None
         cur.execute(
             "update mapper.storage_records set created_at = created_at - interval '1 hour' "
@@ -316,7 +319,7 @@ def test_a_changed_key_is_two_entries_one_side_each(two_tenants: Speaker) -> Non
     link = trail(two_tenants, TENANT_A)[-1]
     _, action, table, _, _, entries, keys, old, new = link
     assert (action, table, entries) == ("update", "storage_records", 2)
-    assert keys["id"] == [row[0], row[0]]
+    assert keys["id"] == [str(row[0])] * 2
     assert keys["created_at"][0] != keys["created_at"][1]
     assert sorted((o is None, n is None) for o, n in zip(old, new, strict=True)) == [
         (False, True),
@@ -345,20 +348,24 @@ def test_a_big_key_changing_update_still_makes_links_of_at_most_1000(two_tenants
     assert verify(two_tenants, TENANT_A) == []
 
 
+SAME_ID = "01900000-0000-7000-8000-000000000042"
+
+
 def test_rows_sharing_an_id_do_not_overflow_a_link(two_tenants: Speaker) -> None:
-    """Explicit ids (OVERRIDING SYSTEM VALUE) may repeat across times: 1001 rows, one id."""
+    """Explicit ids may repeat across times: 1001 rows, one id."""
     with two_tenants.app() as conn, tenant(conn, TENANT_A) as cur:
         cur.execute(
-            f"insert into mapper.storage_records (id, {STORAGE_COLUMNS}) overriding system value "
-            "select 42, %s, now() - g * interval '1 second', lpad(to_hex(g), 64, '0'), 'pii', "
+            f"insert into mapper.storage_records (id, {STORAGE_COLUMNS}) "
+            "select %s::uuid, %s, now() - g * interval '1 second', lpad(to_hex(g), 64, '0'), "
+            "'pii', "
             "'{PII.Contact.Email}', 0.5, 'v1', 'same-' || g, 'westeurope', '\\x00', %s "
             "from generate_series(1, 1001) as g",
-            (TENANT_A, KEY_VERSION),
+            (SAME_ID, TENANT_A, KEY_VERSION),
         )
     links = [
         link
         for link in trail(two_tenants, TENANT_A)
-        if link[1:3] == ("insert", "storage_records") and set(link[6]["id"]) == {42}
+        if link[1:3] == ("insert", "storage_records") and set(link[6]["id"]) == {SAME_ID}
     ]
     assert sorted(link[5] for link in links) == [1, 1000]
     assert verify(two_tenants, TENANT_A) == []
@@ -407,7 +414,7 @@ def test_a_deleted_tenant_config_keeps_its_last_version_in_the_trail(speak: Spea
         add_tenant(conn, gone, "charlie")
         with tenant(conn, gone) as cur:
             cur.execute("update mapper.tenant_configs set name = 'charlie 2' where true")
-            cur.execute("delete from mapper.tenant_configs where true")
+            cur.execute("select mapper.delete_tenant()")
     links = trail(speak, gone)
     assert [(link[1], link[5]) for link in links] == [("insert", 1), ("update", 1), ("delete", 1)]
     insert, update, delete = links

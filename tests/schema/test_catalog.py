@@ -124,23 +124,30 @@ def test_seed_as_the_admin_for_sandbox_demo(speak: Speaker) -> None:
     """``mapperdb sandbox --demo`` seeds with the admin's DSN: it writes as mapper_app too."""
     with pytest.raises(EnvironmentProblem, match="member of mapper_app"):
         seed_database(speak.db.admin_conninfo, tenants=1, rows=50, random_seed=5)
-    result = seed_database(
-        speak.db.admin_conninfo, tenants=1, rows=50, random_seed=5, grant_app_role=True
-    )
+    try:
+        result = seed_database(
+            speak.db.admin_conninfo, tenants=1, rows=50, random_seed=5, grant_app_role=True
+        )
+    finally:
+        # Roles are cluster-wide: the membership would outlive this test's database.
+        with psycopg.connect(speak.db.admin_conninfo, autocommit=True) as conn:
+            conn.execute("revoke mapper_app from current_user")
     assert result.storage_records == 50
     with speak.superuser() as conn:
         users = conn.execute("select distinct db_user from mapper.audit_records").fetchall()
     assert users == [("mapperadmin",)]
 
 
-def test_seed_command_reports_a_database_without_migrations(pg: Any) -> None:
+def test_seed_command_reports_a_database_without_migrations(
+    pg: Any, logins: dict[str, str]
+) -> None:
     from click.testing import CliRunner
 
     from mapperdb.seed import seed
 
     runner = CliRunner()
     outcome = runner.invoke(
-        seed, ["--dsn", pg.admin_conninfo("postgres"), "--tenants", "1", "--rows", "1"]
+        seed, ["--dsn", pg.conninfo("postgres", "app_user"), "--tenants", "1", "--rows", "1"]
     )
     assert outcome.exit_code != 0
     assert "are the migrations applied" in str(outcome.exception)

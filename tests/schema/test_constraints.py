@@ -39,7 +39,7 @@ GOOD: dict[str, dict[str, Any]] = {
         "tenant_id": TENANT_A,
         "detector_type": "pii",
         "status": "failed",
-        "finished_at": "2100-01-01",
+        "finished_at": "now",
         "error_code": "MODEL_TIMEOUT",
         "correlation_id": "req-42",
     },
@@ -77,7 +77,7 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ),
     (
         "tenant_configs",
-        {"created_at": "2030-01-02", "updated_at": "2030-01-01"},
+        {"created_at": "2025-01-02", "updated_at": "2025-01-01"},
         "tenant_configs_updated_at_check",
     ),
     ("storage_records", {"source_data_hash": "AB" * 32}, "storage_records_source_data_hash_check"),
@@ -121,7 +121,7 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
         {"status": "running", "error_code": None},
         "detector_executions_finished_check",
     ),
-    ("detector_executions", {"finished_at": "2000-01-01"}, "detector_executions_finished_check"),
+    ("detector_executions", {"finished_at": "2001-01-01"}, "detector_executions_finished_check"),
     ("detector_executions", {"status": "succeeded"}, "detector_executions_error_code_check"),
     ("detector_executions", {"error_code": "lowercase"}, "detector_executions_error_code_check"),
     ("detector_executions", {"error_code": None}, "detector_executions_error_code_check"),
@@ -133,6 +133,26 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("model_metrics", {"metric_value": float("nan")}, "model_metrics_metric_value_check"),
     ("model_metrics", {"labels": Jsonb("flat")}, "model_metrics_labels_check"),
     ("model_metrics", {"labels": Jsonb({"k": "v" * 3000})}, "model_metrics_labels_check"),
+    # The time window (tests/security/test_time_values.py tries every hostile value).
+    ("tenant_configs", {"created_at": "infinity"}, "tenant_configs_created_at_check"),
+    ("tenant_configs", {"created_at": "2999-01-01"}, "tenant_configs_created_at_future_check"),
+    ("tenant_configs", {"updated_at": "2999-01-01"}, "tenant_configs_updated_at_future_check"),
+    ("storage_records", {"created_at": "-infinity"}, "storage_records_created_at_check"),
+    ("storage_records", {"created_at": "2999-01-01"}, "storage_records_created_at_future_check"),
+    ("detector_executions", {"started_at": "1999-12-31"}, "detector_executions_started_at_check"),
+    (
+        "detector_executions",
+        {"started_at": "2999-01-01", "finished_at": "2999-01-02"},
+        "detector_executions_finished_at_future_check",
+    ),
+    (
+        "detector_executions",
+        {"started_at": "2999-01-01", "status": "running", "finished_at": None, "error_code": None},
+        "detector_executions_started_at_future_check",
+    ),
+    ("detector_executions", {"finished_at": "infinity"}, "detector_executions_finished_at_check"),
+    ("model_metrics", {"recorded_at": "4713-01-01 BC"}, "model_metrics_recorded_at_check"),
+    ("model_metrics", {"recorded_at": "2999-01-01"}, "model_metrics_recorded_at_future_check"),
 ]
 
 
@@ -186,7 +206,7 @@ def test_each_violation_names_its_constraint_and_writes_nothing(
         tenant(conn, TENANT_A) as cur,
     ):
         # A valid row first: the bad one must take it down with it (nothing partial).
-        valid = dict(good)
+        valid = {**good, **{k: "now" for k in change if k not in good}}
         if table == "tenant_configs":
             valid = {**good, "tenant_id": TENANT_A}
             insert(cur, table, [{**good, **change}])
@@ -198,13 +218,17 @@ def test_each_violation_names_its_constraint_and_writes_nothing(
 
 
 def test_covered_ids_match_the_catalog(speak: Speaker) -> None:
-    """Every CHECK of the schema has a violating row above."""
+    """Every CHECK of the schema, and every trigger that stands for one, has a violating row
+    above."""
     with speak.superuser() as conn:
         rows = conn.execute(
             "select conname from pg_constraint c join pg_class t on t.oid = c.conrelid "
             "where t.relnamespace = 'mapper'::regnamespace and c.contype = 'c' "
             "and not t.relispartition and t.relname <> all(array['audit_records', "
-            "'audit_chain_heads', 'tenant_data_keys'])"  # tests/client/test_data_keys.py
+            "'audit_chain_heads', 'maintenance_log', 'tenant_data_keys']) "  # tenant_data_keys:
+            # tests/client/test_data_keys.py
+            "union select split_part(encode(tgargs, 'escape'), '\\000', 2) from pg_trigger "
+            "where tgfoid = 'mapper.reject_future_time'::regproc and tgparentid = 0"
         ).fetchall()
     assert {r[0] for r in rows} == {case[2] for case in CASES}
 
@@ -225,7 +249,7 @@ def test_foreign_key_to_the_tenant(speak: Speaker) -> None:
         with tenant(conn, TENANT_A) as cur:
             insert(cur, "storage_records", [GOOD["storage_records"]])
         with pytest.raises(errors.ForeignKeyViolation) as caught, tenant(conn, TENANT_A) as cur:
-            cur.execute("delete from mapper.tenant_configs")
+            cur.execute("select mapper.delete_tenant()")
     assert caught.value.diag.constraint_name == "storage_records_tenant_fk"
 
 

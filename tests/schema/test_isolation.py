@@ -33,6 +33,14 @@ def count(cur: psycopg.Cursor[Any], query: str, *params: Any) -> int:
     return int(row[0])
 
 
+def theirs(speak: Speaker, table: str, tenant_id: uuid.UUID) -> list[tuple[Any, ...]]:
+    """A tenant's ids, as the superuser sees them (what an attacker might guess)."""
+    with speak.superuser() as conn:
+        return conn.execute(
+            f"select id from mapper.{table} where tenant_id = %s", (tenant_id,)
+        ).fetchall()
+
+
 def owners_view(speak: Speaker, table: str) -> dict[str, int]:
     """Rows per tenant as the superuser sees them (the ground truth, never the subject)."""
     with speak.superuser() as conn:
@@ -62,8 +70,10 @@ def test_tenant_cannot_update_or_delete_other_tenant(two_tenants: Speaker, table
             f"update mapper.{table} set tenant_id = tenant_id where tenant_id = %s", (TENANT_B,)
         )
         assert cur.rowcount == 0
-        cur.execute(f"delete from mapper.{table} where tenant_id = %s", (TENANT_B,))
-        assert cur.rowcount == 0
+        # Deletes go through delete_rows() (delete_tenant() has no target but the context).
+        if table != "tenant_configs":
+            ids = [r[0] for r in theirs(two_tenants, table, TENANT_B)]
+            assert cur.execute("select mapper.delete_rows(%s, %s)", (table, ids)).fetchone() == (0,)
     assert owners_view(two_tenants, table) == before
 
 
@@ -156,8 +166,11 @@ def test_no_tenant_sees_nothing_and_writes_nothing(
             assert count(cur, f"select count(*) from mapper.{table}") == 0
             cur.execute(f"update mapper.{table} set tenant_id = tenant_id")
             assert cur.rowcount == 0
-            cur.execute(f"delete from mapper.{table}")
-            assert cur.rowcount == 0
+            if table == "tenant_configs":
+                assert count(cur, "select mapper.delete_tenant()") == 0
+            else:
+                ids = [r[0] for r in theirs(two_tenants, table, TENANT_A)]
+                assert count(cur, "select mapper.delete_rows(%s, %s)", table, ids) == 0
         with (
             pytest.raises(errors.InsufficientPrivilege, match="row-level security"),
             conn.transaction(),
@@ -289,6 +302,9 @@ def test_partitions_are_not_readable_directly(two_tenants: Speaker) -> None:
         "select mapper.refresh_daily_aggregates()",
         "create table mapper.mine (tenant_id uuid)",
         "set session_replication_role = replica",
+        "lock table mapper.storage_records in access exclusive mode",
+        "lock table mapper.tenant_configs in share row exclusive mode",
+        "delete from mapper.storage_records",
     ],
 )
 def test_app_cannot_escalate(two_tenants: Speaker, statement: str) -> None:
@@ -338,6 +354,7 @@ def test_app_roles_have_no_bypass_and_own_nothing(two_tenants: Speaker) -> None:
     assert [r[0] for r in roles] == [
         "mapper_app",
         "mapper_auditor",
+        "mapper_maintainer",
         "mapper_owner",
         "mapper_readonly",
     ]

@@ -42,10 +42,16 @@ def catalog_dump(pg: EphemeralPostgres, dbname: str) -> str:
             "select array(select a::text from unnest(coalesce(datacl, acldefault('d', datdba)))"
             " as a order by 1) from pg_database where datname = current_database()"
         ).fetchone()
+        # Settings of the database and of roles in it (0012's session limits).
+        settings = conn.execute(
+            "select coalesce(setrole::regrole::text, '*'), setconfig from pg_db_role_setting "
+            "where setdatabase = (select oid from pg_database where datname = current_database())"
+            " order by 1"
+        ).fetchall()
     lines = [
         line for line in result.stdout.splitlines() if not re.match(r"^--|^\\(un)?restrict", line)
     ]
-    return "\n".join([*lines, f"database acl: {acl}"])
+    return "\n".join([*lines, f"database acl: {acl}", f"database settings: {settings}"])
 
 
 def role_attributes(pg: EphemeralPostgres) -> list[tuple[Any, ...]]:

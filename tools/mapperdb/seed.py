@@ -88,7 +88,7 @@ insert into mapper.detector_executions (
 select s.tenant_id, s.created_at - make_interval(secs => (5 + (r.h & 1023) %% 896) / 1000.0),
     s.created_at, s.detector_type, o.status, o.error_code, s.correlation_id
 from mapper.storage_records as s
-cross join lateral (select hashint8extended(s.id, %(salt)s + 3) as h) as r
+cross join lateral (select hashtextextended(s.correlation_id, %(salt)s + 3) as h) as r
 cross join lateral (
     select case when (r.h >> 10 & 1023) < 31 then 'failed'
             when (r.h >> 10 & 1023) < 51 then 'timed_out' else 'succeeded' end as status,
@@ -105,11 +105,11 @@ select s.tenant_id, s.created_at, (%(models)s::text[])[1 + (r.h & 1)], s.detecto
     round(case when m.name like 'latency%%' then 40 + (r.h >> 20 & 1048575) / 1048576.0 * 360
         else 0.8 + (r.h >> 20 & 1048575) / 1048576.0 * 0.19 end, 4)::double precision
 from (
-    select s.tenant_id, s.created_at, s.detector_type, s.id,
-        row_number() over (order by s.created_at, s.id) as n
+    select s.tenant_id, s.created_at, s.detector_type, s.correlation_id,
+        row_number() over (order by s.created_at, s.correlation_id) as n
     from mapper.storage_records as s
 ) as s
-cross join lateral (select hashint8extended(s.id, %(salt)s + 4) as h) as r
+cross join lateral (select hashtextextended(s.correlation_id, %(salt)s + 4) as h) as r
 cross join lateral (select (%(metrics)s::text[])[1 + (r.h >> 8 & 65535) %% 4] as name) as m
 where s.n %% 10 = 1
 """
