@@ -15,8 +15,8 @@ from typing import Annotated, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mapperdb.errors import ConfigError
-from mapperdb.tune.parameters import Parameter, Workload, tune
-from mapperdb.tune.skus import Sku, find_sku
+from mapperdb.platform.parameters import Parameter, Workload, tune
+from mapperdb.platform.skus import Sku, find_sku
 
 # ISO 8601 durations as Key Vault and Data Protection take them (P1Y, P30D, P12W, P3M).
 Duration = Annotated[str, Field(pattern=r"^P\d+[DWMY]$")]
