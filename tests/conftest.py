@@ -1,5 +1,12 @@
 """Shared fixtures: one ephemeral Azure-like PostgreSQL per test session, a template database
-with every migration applied, and a fresh clone of it per test (milliseconds each)."""
+with every migration applied, and a fresh clone of it per test (milliseconds each).
+
+The suite runs on pytest-xdist workers (``-n auto`` in pyproject's addopts); "per session" is
+per worker, so each worker has its own server and template. Synthesized stacks are shared
+through the synth cache instead: the tests that read them form one xdist group, so one worker
+synthesizes (or finds the cache warm) while the others run the database tests, never waiting on
+the cache's lock.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +25,17 @@ from mapperdb.pg.ephemeral import ADMIN_USER, EphemeralPostgres
 REPO = Path(__file__).resolve().parent.parent
 MIGRATIONS = REPO / "sql" / "migrations"
 TEMPLATE = "mapper_template"
+
+
+# Fixtures (tests/infra/conftest.py) and markers that mean "this test reads synthesized stacks".
+SYNTH_FIXTURES = frozenset({"stack_paths", "stacks"})
+SYNTH_GROUP = "synth"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SYNTH_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group(SYNTH_GROUP))
 
 
 @dataclass(frozen=True)

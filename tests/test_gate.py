@@ -28,6 +28,7 @@ def run_check(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.xdist_group("synth")  # its synth stage shares the cache with tests/infra
 def test_gate_passes_on_this_repository() -> None:
     result = run_check("--format", "json")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]

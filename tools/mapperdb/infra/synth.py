@@ -16,6 +16,7 @@ by an atomic rename, so a reader never sees half of one.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import subprocess
@@ -34,6 +35,7 @@ from mapperdb.stage_inputs import SYNTH_INPUTS, digest
 
 STACKS_DIR = "stacks"
 STACK_FILE = "cdk.tf.json"
+MANIFEST = "manifest.json"
 CACHE_KEEP = 8  # entries kept; one is ~0.3 MB, and a branch switch should not evict the other
 # The packages whose versions change what synthesis writes.
 SYNTH_PACKAGES = ("cdktf", "constructs", "cdktf-cdktf-provider-azurerm", "jsii", "pydantic")
@@ -132,17 +134,25 @@ def _stack_paths(environments: list[Environment], outdir: Path) -> dict[str, Pat
     return {env.name: outdir / STACKS_DIR / env.name / STACK_FILE for env in environments}
 
 
-def _copy_tree(source: Path, target: Path) -> None:
-    """Copy file by file, each through a rename, so a concurrent reader of ``target`` sees the
-    old file or the new one, never a partial one."""
-    for path in sorted(source.rglob("*")):
-        if path.is_file():
-            dest = target / path.relative_to(source)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
-            os.close(fd)
-            shutil.copyfile(path, tmp)
-            os.replace(tmp, dest)
+def _write(dest: Path, data: bytes) -> None:
+    """Through a rename, so a concurrent reader sees the old file or the new one, never half."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.replace(tmp, dest)
+
+
+def _install(entry: Path, outdir: Path, names: list[str]) -> None:
+    """Copy the stacks of ``names`` from a cache entry into ``outdir``, with a manifest that
+    lists just those (an entry holds every environment)."""
+    for name in names:
+        stack = entry / STACKS_DIR / name
+        for path in sorted(p for p in stack.rglob("*") if p.is_file()):
+            _write(outdir / path.relative_to(entry), path.read_bytes())
+    manifest = json.loads((entry / MANIFEST).read_text("utf-8"))
+    manifest["stacks"] = {k: v for k, v in manifest.get("stacks", {}).items() if k in names}
+    _write(outdir / MANIFEST, json.dumps(manifest, indent=2).encode())
 
 
 def _prune(root: Path, keep: int) -> None:
@@ -161,8 +171,16 @@ def _prune(root: Path, keep: int) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
-def _cached(environments: list[Environment], outdir: Path, node: str, root: Path) -> Synthesis:
-    key = cache_key(environments, node)
+def _cached(
+    environments: list[Environment],
+    everything: list[Environment],
+    outdir: Path,
+    node: str,
+    root: Path,
+) -> Synthesis:
+    """Synthesize every environment on a miss (the bindings' import is most of the cost, one
+    stack or three), so ``--env dev``, ``mapperdb policy`` and the gate share one entry."""
+    key = cache_key(everything, node)
     entry = root / key
     with _locked(root / f".{key}.lock"):
         hit = entry.is_dir()
@@ -172,13 +190,13 @@ def _cached(environments: list[Environment], outdir: Path, node: str, root: Path
         else:
             staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
             try:
-                _synthesize(environments, staging, node)
+                _synthesize(everything, staging, node)
                 staging.rename(entry)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
             _prune(root, CACHE_KEEP)
-        _copy_tree(entry, outdir)
+        _install(entry, outdir, [env.name for env in environments])
     return Synthesis(_stack_paths(environments, outdir), hit, key)
 
 
@@ -189,6 +207,10 @@ def synthesize(
     when the inputs are unchanged."""
     directory = environments_dir or repo_root() / "infra/environments"
     environments = load_environments(directory, envs)
+    try:
+        everything = environments if envs is None else load_environments(directory)
+    except ConfigError:
+        everything = environments  # another file is broken: cache just what was asked for
     node = _node_version()
     root = cache_root()
     if root is not None:
@@ -199,7 +221,7 @@ def synthesize(
     if root is None:
         _synthesize(environments, outdir, node)
         return Synthesis(_stack_paths(environments, outdir))
-    return _cached(environments, outdir, node, root)
+    return _cached(environments, everything, outdir, node, root)
 
 
 def synth(
