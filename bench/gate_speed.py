@@ -72,6 +72,8 @@ def pull_request(workdir: Path) -> tuple[Path, str]:
     (migrations / f"{version:04d}_tenant_configs_status_ix.down.sql").write_text(DOWN)
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "an index for the tenant list by status")
+    # checkov lives in its own venv (bin/setup); the clone uses this checkout's, as worktrees do.
+    (repo / ".tools").symlink_to(ROOT / ".tools")
     return repo, base
 
 
