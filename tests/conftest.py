@@ -1,11 +1,12 @@
 """Shared fixtures: one ephemeral Azure-like PostgreSQL per test session, a template database
 with every migration applied, and a fresh clone of it per test (milliseconds each).
 
-The suite runs on pytest-xdist workers (``-n auto`` in pyproject's addopts); "per session" is
-per worker, so each worker has its own server and template. Synthesized stacks are shared
-through the synth cache instead: the tests that read them form one xdist group, so one worker
-synthesizes (or finds the cache warm) while the others run the database tests, never waiting on
-the cache's lock.
+The suite runs on pytest-xdist workers (``-n auto --dist worksteal`` in pyproject's addopts);
+"per session" is per worker, so each worker has its own server and template. Synthesized stacks
+are shared through the synth cache instead: the first worker to need them synthesizes (or finds
+the cache warm), another one that needs them meanwhile waits on the cache's lock and reuses them.
+Keeping those tests on one worker was tried: it made that worker the whole suite's critical path
+(cdktf CLI, checkov and the full gate, one after another), so they spread like the rest.
 """
 
 from __future__ import annotations
@@ -25,17 +26,6 @@ from mapperdb.pg.ephemeral import ADMIN_USER, EphemeralPostgres
 REPO = Path(__file__).resolve().parent.parent
 MIGRATIONS = REPO / "sql" / "migrations"
 TEMPLATE = "mapper_template"
-
-
-# Fixtures (tests/infra/conftest.py) and markers that mean "this test reads synthesized stacks".
-SYNTH_FIXTURES = frozenset({"stack_paths", "stacks"})
-SYNTH_GROUP = "synth"
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if SYNTH_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group(SYNTH_GROUP))
 
 
 @dataclass(frozen=True)

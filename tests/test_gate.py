@@ -28,7 +28,6 @@ def run_check(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.xdist_group("synth")  # its synth stage shares the cache with tests/infra
 def test_gate_passes_on_this_repository() -> None:
     result = run_check("--format", "json")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
@@ -102,6 +101,12 @@ def test_gate_github_annotations(tmp_path: Path) -> None:
     result = run_check("--stage", "lint", "--format", "github", "--repo", str(repo))
     assert result.returncode == 1
     assert result.stdout.startswith(f"::error file=sql/migrations/{name}.up.sql,line=2,")
+
+
+def test_stage_inputs_name_the_gates_stages() -> None:
+    from mapperdb.gate import STAGE_NAMES
+
+    assert STAGES == STAGE_NAMES
 
 
 @pytest.mark.parametrize(

@@ -72,7 +72,6 @@ def _blocked_on_a_lock(pid: int) -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("synth")
 def test_a_second_synth_waits_for_the_first_and_reuses_what_it_wrote(tmp_path: Path) -> None:
     # This machine's cache: a hit, or the one synthesis every test and worker then shares.
     warm = synthesize(None, tmp_path / "warm", ENV_DIR)
