@@ -7,6 +7,7 @@ jsii runs), sampled from /proc. Usage: ``.venv/bin/python bench/synth.py [--repe
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -44,7 +45,9 @@ def run(envs: list[str]) -> tuple[float, int]:
             f"synth({envs!r}, Path({out!r}))"
         )
         start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+        # The synth cache would turn every run after the first into a copy: measure synthesis.
+        env = dict(os.environ, MAPPERDB_SYNTH_CACHE="off")
+        proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env)
         peak = 0
         while proc.poll() is None:
             peak = max(peak, tree_rss_kb(proc.pid))

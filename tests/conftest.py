@@ -1,5 +1,13 @@
 """Shared fixtures: one ephemeral Azure-like PostgreSQL per test session, a template database
-with every migration applied, and a fresh clone of it per test (milliseconds each)."""
+with every migration applied, and a fresh clone of it per test (milliseconds each).
+
+The suite runs on pytest-xdist workers (``-n auto --dist worksteal`` in pyproject's addopts);
+"per session" is per worker, so each worker has its own server and template. Synthesized stacks
+are shared through the synth cache instead: the first worker to need them synthesizes (or finds
+the cache warm), another one that needs them meanwhile waits on the cache's lock and reuses them.
+Keeping those tests on one worker was tried: it made that worker the whole suite's critical path
+(cdktf CLI, checkov and the full gate, one after another), so they spread like the rest.
+"""
 
 from __future__ import annotations
 

@@ -9,8 +9,12 @@ import sys
 from pathlib import Path
 
 import jsonschema
+import pytest
+
+from mapperdb.stage_inputs import STAGES, triggers
 
 REPO = Path(__file__).resolve().parent.parent
+SARIF_SCHEMA = REPO / "tests" / "data" / "sarif-schema-2.1.0.json"
 
 
 def run_check(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
@@ -31,7 +35,8 @@ def test_gate_passes_on_this_repository() -> None:
     assert report["ok"] is True
     names = [stage["name"] for stage in report["stages"]]
     assert names == ["lint", "migrations", "synth", "policy"]
-    assert all(stage["ok"] for stage in report["stages"])
+    assert all(stage["ok"] and stage["status"] == "passed" for stage in report["stages"])
+    assert report["changed_since"] is None
 
 
 def test_gate_fails_on_a_broken_migration_and_names_it(tmp_path: Path) -> None:
@@ -96,3 +101,134 @@ def test_gate_github_annotations(tmp_path: Path) -> None:
     result = run_check("--stage", "lint", "--format", "github", "--repo", str(repo))
     assert result.returncode == 1
     assert result.stdout.startswith(f"::error file=sql/migrations/{name}.up.sql,line=2,")
+
+
+def test_stage_inputs_name_the_gates_stages() -> None:
+    from mapperdb.gate import STAGE_NAMES
+
+    assert STAGES == STAGE_NAMES
+
+
+@pytest.mark.parametrize(
+    ("changed", "stages"),
+    [
+        (
+            ["sql/migrations/0042_x.up.sql", "sql/migrations/0042_x.down.sql"],
+            {"lint", "migrations"},
+        ),
+        ([".sqlfluff"], {"lint"}),
+        (["infra/mapper_infra/stack.py"], {"synth", "policy"}),
+        (["infra/environments/prod.toml"], {"synth", "policy"}),
+        (["policies/waivers.toml"], {"synth", "policy"}),
+        (["docs/infra.md"], {"synth", "policy"}),
+        (["tools/mapperdb/data/azure_extensions.toml"], {"migrations", "synth", "policy"}),
+        (["tools/mapperdb/platform/skus.py"], {"migrations", "synth", "policy"}),
+        (["tools/mapperdb/lint/engine.py"], set(STAGES)),
+        (["uv.lock"], set(STAGES)),
+        (["package-lock.json"], set(STAGES)),
+        (["cdktf.json"], set(STAGES)),
+        (["pyproject.toml"], set(STAGES)),
+        (["README.md", "docs/rules.md", "tests/test_gate.py", ".github/workflows/pr.yml"], set()),
+        (["docs/rules.md", "sql/migrations/0042_x.up.sql"], {"lint", "migrations"}),
+    ],
+)
+def test_each_change_runs_the_stages_that_read_it(changed: list[str], stages: set[str]) -> None:
+    found = triggers(changed)
+    assert set(found) == stages
+    assert all(set(paths) <= set(changed) for paths in found.values())
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    )
+
+
+def _pull_request(tmp_path: Path, files: dict[str, str]) -> Path:
+    """A repository with this one's migrations on ``main`` and ``files`` on a branch."""
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO / "sql", repo / "sql")
+    shutil.copy(REPO / ".sqlfluff", repo / ".sqlfluff")
+    (repo / "docs").mkdir()
+    (repo / "docs" / "notes.md").write_text("notes\n")
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "base")
+    _git(repo, "checkout", "-q", "-b", "change")
+    for name, text in files.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "change")
+    return repo
+
+
+def test_changed_since_skips_stages_whose_inputs_did_not_change(tmp_path: Path) -> None:
+    versions = sorted(int(p.name[:4]) for p in (REPO / "sql/migrations").glob("*.up.sql"))
+    name = f"sql/migrations/{versions[-1] + 1:04d}_change"
+    repo = _pull_request(
+        tmp_path,
+        {f"{name}.up.sql": UNSAFE_INDEX, f"{name}.down.sql": "drop index x;\n"},
+    )
+    # migrations is left out to keep the test fast: lint shows that a changed stage runs.
+    select = ("--stage", "lint", "--stage", "synth", "--stage", "policy")
+    args = ("--changed-since", "main", "--repo", str(repo), *select)
+    reason = "none of its inputs changed since main (changed: migrations)"
+
+    text = run_check(*args)
+    assert text.returncode == 1, text.stdout + text.stderr  # the unsafe index
+    assert f"skip synth        {reason}" in text.stdout
+    assert f"skip policy       {reason}" in text.stdout
+    assert f"{name}.up.sql:2:42: LOCK001" in text.stdout
+
+    report = json.loads(run_check(*args, "--format", "json").stdout)
+    assert report["changed_since"] == "main"
+    stages = {s["name"]: s for s in report["stages"]}
+    assert stages["lint"]["status"] == "failed" and stages["lint"]["counts"]["error"] >= 1
+    assert stages["lint"]["summary"].startswith("2 files")  # only the changed up and down
+    for skipped in ("synth", "policy"):
+        assert stages[skipped]["status"] == "skipped" and stages[skipped]["ok"] is True
+        assert stages[skipped]["skipped"] == reason and stages[skipped]["findings"] == []
+
+    log = json.loads(run_check(*args, "--format", "sarif").stdout)
+    jsonschema.validate(log, json.loads(SARIF_SCHEMA.read_text()))
+    run = log["runs"][0]
+    notes = run["invocations"][0]["toolExecutionNotifications"]
+    assert [(n["descriptor"]["id"], n["message"]["text"]) for n in notes] == [
+        ("synth", f"stage synth skipped: {reason}"),
+        ("policy", f"stage policy skipped: {reason}"),
+    ]
+    assert [(s["name"], s["status"]) for s in run["properties"]["stages"]] == [
+        ("lint", "failed"),
+        ("synth", "skipped"),
+        ("policy", "skipped"),
+    ]
+
+    summary = run_check(*args, "--format", "markdown").stdout
+    assert summary.startswith("## mapperdb check: FAILED (changes since `main`)")
+    assert f"| synth | ⏭️ skipped | | | | | {reason} |" in summary
+    assert "| lint | ❌ failed |" in summary
+    assert f"| error | safety | `LOCK001` | `{name}.up.sql:2` |" in summary
+
+    github = run_check(*args, "--format", "github").stdout.splitlines()
+    assert any(line.startswith(f"::error file={name}.up.sql,line=2,") for line in github)
+    assert "::notice title=mapperdb check%3A synth skipped::" + reason in github
+
+
+def test_changed_since_with_nothing_the_gate_reads_runs_nothing(tmp_path: Path) -> None:
+    repo = _pull_request(tmp_path, {"docs/notes.md": "more notes\n"})
+    result = run_check("--changed-since", "main", "--repo", str(repo), "--format", "json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    stages = json.loads(result.stdout)["stages"]
+    assert [s["status"] for s in stages] == ["skipped"] * 4
+    assert {s["skipped"] for s in stages} == {"nothing the gate reads changed since main"}
+
+
+def test_changed_since_an_unknown_ref_is_a_usage_error(tmp_path: Path) -> None:
+    repo = _pull_request(tmp_path, {"docs/notes.md": "x\n"})
+    result = run_check("--changed-since", "nope", "--repo", str(repo))
+    assert result.returncode == 2
+    assert "--changed-since nope" in result.stderr and "Traceback" not in result.stderr

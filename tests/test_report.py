@@ -25,13 +25,47 @@ FINDINGS = [
 ]
 
 
-def test_text_is_file_line_column_rule_message_sorted() -> None:
+def test_text_is_file_line_column_rule_message_most_important_first() -> None:
     assert render(FINDINGS, "text", TOOL).splitlines() == [
-        "sql/m/0001_a.up.sql:1:1: X1 a note",
         "sql/m/0002_b.up.sql:2:1: LOCK001 index on orders is slow",
         "sql/m/0002_b.up.sql:7:3: TEN005 wrap it, 100%: now",
+        "sql/m/0001_a.up.sql:1:1: X1 a note",
     ]
     assert render([], "text", TOOL) == ""
+
+
+def test_text_lists_safety_and_security_errors_before_style_errors() -> None:
+    findings = [
+        Finding("sql/m/0001_a.up.sql", 1, 1, "SQLFLUFF-LT01", Severity.ERROR, "spacing"),
+        Finding("sql/m/0001_a.up.sql", 2, 1, "STY002", Severity.ERROR, "qualify it"),
+        Finding("sql/m/0001_a.up.sql", 3, 1, "TYPE001", Severity.ERROR, "timestamptz"),
+        Finding("sql/m/0003_c.up.sql", 9, 1, "TEN001", Severity.ERROR, "no RLS"),
+        Finding("sql/m/0002_b.up.sql", 5, 1, "LOCK001", Severity.ERROR, "not concurrently"),
+        Finding("sql/m/0001_a.up.sql", 4, 1, "LOCK009", Severity.WARNING, "a drop"),
+        Finding("policies/x.json", 1, 1, "CKV_AZURE_1", Severity.ERROR, "open"),
+    ]
+    rules = [line.split()[1] for line in render(findings, "text", TOOL).splitlines()]
+    assert rules == [
+        "CKV_AZURE_1",  # safety and security errors, by file and line
+        "LOCK001",
+        "TEN001",
+        "TYPE001",  # then design, then style
+        "SQLFLUFF-LT01",
+        "STY002",
+        "LOCK009",  # then warnings
+    ]
+
+
+def test_a_rule_may_name_its_category() -> None:
+    tool = ToolInfo("t", "1", None, {"X9": RuleInfo("X9", "x", "x", category="security")})
+    findings = [
+        Finding("a.sql", 1, 1, "STY002", Severity.ERROR, "style"),
+        Finding("b.sql", 1, 1, "X9", Severity.ERROR, "a leak"),
+    ]
+    assert [line.split()[1] for line in render(findings, "text", tool).splitlines()] == [
+        "X9",
+        "STY002",
+    ]
 
 
 def test_json_shape_is_stable() -> None:

@@ -25,8 +25,8 @@ from pydantic import (
 
 from mapper_infra.catalog import Alert, AlertSetting, apply_settings
 from mapperdb.errors import ConfigError
-from mapperdb.tune.parameters import Parameter, Workload, tune
-from mapperdb.tune.skus import Sku, find_sku
+from mapperdb.platform.parameters import Parameter, Workload, tune
+from mapperdb.platform.skus import Sku, find_sku
 
 # ISO 8601 durations as Key Vault and Data Protection take them (P1Y, P30D, P12W, P3M).
 Duration = Annotated[str, Field(pattern=r"^P\d+[DWMY]$")]

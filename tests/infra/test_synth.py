@@ -10,7 +10,7 @@ import pytest
 
 from mapper_infra.config import Environment
 from mapperdb import platform
-from mapperdb.tune.skus import find_sku
+from mapperdb.platform.skus import find_sku
 
 from .tfjson import ref, resources
 

@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from mapperdb.errors import ConfigError
-from mapperdb.tune.parameters import Workload, tune
-from mapperdb.tune.skus import SKUS, find_sku
+from mapperdb.platform.parameters import Workload, tune
+from mapperdb.platform.skus import SKUS, find_sku
 
 # From Microsoft Learn, "Limits in Azure Database for PostgreSQL flexible server", typed in
 # again here (vCores, GiB, default max_connections) so a wrong row in skus.py fails.

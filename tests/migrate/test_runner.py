@@ -18,6 +18,7 @@ import pytest
 
 from mapperdb.db import Connector
 from mapperdb.migrate.runner import (
+    LOCK_KEY,
     DriftError,
     Event,
     MigrationFailed,
@@ -106,16 +107,23 @@ def test_two_runners_at_once_apply_each_migration_exactly_once(
 
 
 def test_second_runner_gives_up_after_lock_wait(empty_db: Database, tmp_path: Path) -> None:
-    logged_set(tmp_path, 2, sleep_s=3)
-    holder = cli(empty_db, tmp_path, "up")
-    _wait_for(lambda: _lock_held(empty_db))
-    waiter = cli(empty_db, tmp_path, "up", "--lock-wait", "0.5")
-    _out, err = waiter.communicate(timeout=30)
-    holder.communicate(timeout=60)
-    assert waiter.returncode == 1
-    assert "another migration run holds the lock" in err and "pid" in err
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
-    assert holder.returncode == 0
+    # The test holds the runners' lock itself, for as long as the waiter runs: how fast either
+    # process starts under load cannot change the outcome.
+    logged_set(tmp_path, 2)
+    with psycopg.connect(empty_db.admin_conninfo, autocommit=True) as holder:
+        holder.execute("select pg_advisory_lock(%s)", (LOCK_KEY,))
+        holder_pid = holder.info.backend_pid
+        waiter = cli(empty_db, tmp_path, "up", "--lock-wait", "0.5")
+        _out, err = waiter.communicate(timeout=120)
+        assert waiter.returncode == 1, err
+        assert "another migration run holds the lock" in err and f"pid {holder_pid}" in err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+        assert history(empty_db.admin_conninfo) == []  # it waited, gave up, applied nothing
+        holder.execute("select pg_advisory_unlock(%s)", (LOCK_KEY,))
+    after = cli(empty_db, tmp_path, "up", "--lock-wait", "0.5")
+    _out, err = after.communicate(timeout=120)
+    assert after.returncode == 0, err
+    assert log_counts(empty_db.admin_conninfo) == {1: 1, 2: 1}
 
 
 def test_killed_runner_converges_on_rerun(empty_db: Database, tmp_path: Path) -> None:
@@ -312,14 +320,6 @@ def _wait_for(condition: object, timeout: float = 20.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("condition not reached in time")
-
-
-def _lock_held(db: Database) -> bool:
-    with psycopg.connect(db.admin_conninfo) as conn:
-        row = conn.execute(
-            "select count(*) from pg_locks where locktype = 'advisory' and granted"
-        ).fetchone()
-    return bool(row and row[0])
 
 
 def _running(db: Database, fragment: str) -> bool:

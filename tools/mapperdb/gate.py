@@ -6,33 +6,36 @@ stage has an error-severity finding.
 
 Stages, cheapest first: ``lint`` (the SQL gate, static), ``migrations`` (every migration up,
 down to zero and up again on an ephemeral Azure-like server, as its non-superuser admin),
-``synth`` (every environment's Terraform) and ``policy`` (checkov over what synth wrote).
+``synth`` (every environment's Terraform, through the synth cache) and ``policy`` (checkov over
+what synth wrote).
+
+With ``--changed-since REF`` a stage runs only when a file it reads changed since the merge base
+with REF (:mod:`mapperdb.stage_inputs` says which files each stage reads); the others are
+reported as skipped, with the reason.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.console import Console
 
-from mapperdb import __version__
+from mapperdb import __version__, stage_inputs
 from mapperdb.db import Connector
 from mapperdb.errors import EXIT_FINDINGS, ConfigError, MapperdbError
 from mapperdb.findings import Finding, Severity
 from mapperdb.migrate.files import MigrationSyntaxError
 from mapperdb.migrate.runner import DriftError, MigrationFailed, Runner
 from mapperdb.pg.ephemeral import EphemeralPostgres
-from mapperdb.report import RuleInfo, ToolInfo, render
+from mapperdb.report import STAGE_FORMATS, RuleInfo, StageResult, ToolInfo, render_stages
 
 GATE_DATABASE = "mapper_gate"
-FORMATS = ("text", "json", "sarif", "github")
+FORMATS = STAGE_FORMATS
 
 # The gate's own rules, for SARIF; the lint rules describe themselves and checkov's are named
 # by their ids.
@@ -54,6 +57,10 @@ class GateContext:
     repo: Path
     changed_since: str | None = None
     stacks: dict[str, Path] = field(default_factory=dict)  # written by synth, read by policy
+    # With changed_since: the changed files (repository-relative), and stage -> those of them
+    # it reads (a stage absent from it is skipped).
+    changed: list[str] | None = None
+    triggers: dict[str, list[str]] | None = None
 
     @property
     def migrations(self) -> Path:
@@ -64,36 +71,25 @@ class GateContext:
         return os.path.relpath(Path(path).resolve(), self.repo)
 
 
-@dataclass
-class StageResult:
-    name: str
-    summary: str
-    findings: list[Finding] = field(default_factory=list)
-    duration_s: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return not any(f.severity is Severity.ERROR for f in self.findings)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "ok": self.ok,
-            "summary": self.summary,
-            "duration_s": round(self.duration_s, 3),
-            "findings": [f.as_json() for f in self.findings],
-        }
-
-
 def _failure(ctx: GateContext, rule: str, exc: MapperdbError, path: Path, line: int = 1) -> Finding:
     return Finding(ctx.relative(path), line, 1, rule, Severity.ERROR, exc.message)
+
+
+def _lint_since(ctx: GateContext) -> str | None:
+    """Lint only the changed migrations when migrations are all that changed; when the linter
+    or its configuration changed, its verdict on every file may have too."""
+    if ctx.changed_since is None or ctx.triggers is None:
+        return ctx.changed_since
+    why = ctx.triggers.get("lint", [])
+    only_sql = all(stage_inputs.matches(path, "sql/**") for path in why)
+    return ctx.changed_since if only_sql else None
 
 
 def lint_stage(ctx: GateContext) -> StageResult:
     """The SQL gate over every migration (or only those changed since a ref)."""
     from mapperdb.lint.api import lint
 
-    result = lint([ctx.migrations], ctx.changed_since)
+    result = lint([ctx.migrations], _lint_since(ctx))
     findings = [replace(f, file=ctx.relative(f.file)) for f in result.findings]
     counts = {sev: sum(f.severity is sev for f in findings) for sev in Severity}
     return StageResult(
@@ -142,11 +138,15 @@ def migrations_stage(ctx: GateContext) -> StageResult:
 
 
 def synth_stage(ctx: GateContext) -> StageResult:
-    """Every environment's stack, in one process (one import of the azurerm bindings)."""
-    from mapperdb.infra.synth import synth
+    """Every environment's stack, in one process (one import of the azurerm bindings), or from
+    the synth cache when nothing it is made from changed."""
+    from mapperdb.infra.synth import synthesize
 
-    ctx.stacks = synth(None, ctx.repo / "cdktf.out", ctx.repo / "infra" / "environments")
-    return StageResult("synth", f"{len(ctx.stacks)} stacks: {', '.join(sorted(ctx.stacks))}")
+    done = synthesize(None, ctx.repo / "cdktf.out", ctx.repo / "infra" / "environments")
+    ctx.stacks = done.paths
+    return StageResult(
+        "synth", f"{len(ctx.stacks)} stacks: {', '.join(sorted(ctx.stacks))}, {done.describe()}"
+    )
 
 
 def policy_stage(ctx: GateContext) -> StageResult:
@@ -173,16 +173,46 @@ STAGES: list[tuple[str, Callable[[GateContext], StageResult]]] = [
 STAGE_NAMES = tuple(name for name, _ in STAGES)
 
 
+def changed_files(repo: Path, ref: str) -> list[str]:
+    """The files under ``repo`` changed since the merge base with ``ref`` (committed, staged,
+    unstaged or untracked), repository-relative."""
+    from mapperdb.lint.api import changes_since
+
+    changed, _top = changes_since(ref, repo)
+    relative = (Path(os.path.relpath(path, repo)) for path in changed)
+    return sorted(rel.as_posix() for rel in relative if rel.parts[:1] != ("..",))
+
+
+def _skip_reason(ctx: GateContext, name: str) -> str | None:
+    if ctx.triggers is None or name in ctx.triggers:
+        return None
+    groups = {stage_inputs.group_of(path) for path in ctx.changed or ()}
+    touched = sorted(g.name for g in groups if g is not None)
+    if not touched:
+        return f"nothing the gate reads changed since {ctx.changed_since}"
+    return f"none of its inputs changed since {ctx.changed_since} (changed: {', '.join(touched)})"
+
+
 def run_gate(
     ctx: GateContext,
     on_stage: Callable[[str], None] = lambda _name: None,
     only: tuple[str, ...] = (),
 ) -> list[StageResult]:
-    """Run the stages in order (or only those named); policy needs synth, so it brings it."""
+    """Run the stages in order (or only those named); policy needs synth, so it brings it.
+
+    With ``ctx.changed_since``, a stage none of whose inputs changed is skipped (and says so).
+    """
     wanted = set(only) | ({"synth"} if "policy" in only else set())
+    if ctx.changed_since is not None and ctx.triggers is None:
+        ctx.changed = changed_files(ctx.repo, ctx.changed_since)
+        ctx.triggers = stage_inputs.triggers(ctx.changed)
     results = []
     for name, stage in STAGES:
         if wanted and name not in wanted:
+            continue
+        reason = _skip_reason(ctx, name)
+        if reason is not None:
+            results.append(StageResult(name, "skipped", skipped=reason))
             continue
         on_stage(name)
         started = time.monotonic()
@@ -198,36 +228,15 @@ def tool_info() -> ToolInfo:
     return ToolInfo("mapperdb-check", __version__, None, {**lint_tool_info().rules, **GATE_RULES})
 
 
-def render_text(results: list[StageResult]) -> str:
-    lines = []
-    for r in results:
-        mark = "ok  " if r.ok else "FAIL"
-        lines.append(f"{mark} {r.name:<12} {r.summary} ({r.duration_s:.1f} s)")
-        # Accepted (info) findings are in the JSON and SARIF output; text shows what to act on.
-        lines.extend(
-            f"     {f.file}:{f.line}:{f.column}: {f.rule} {' '.join(f.message.split())}"
-            for f in r.findings
-            if f.severity is not Severity.INFO
-        )
-    lines.append("gate: passed" if all(r.ok for r in results) else "gate: FAILED")
-    return "\n".join(lines)
-
-
-def render_gate(results: list[StageResult], fmt: str) -> str:
-    if fmt == "text":
-        return render_text(results)
-    if fmt == "json":
-        ok = all(r.ok for r in results)
-        return json.dumps({"ok": ok, "stages": [r.as_json() for r in results]}, indent=2)
-    findings = [f for r in results for f in r.findings]
-    if fmt == "github":  # annotations are for what a reviewer must act on
-        findings = [f for f in findings if f.severity is not Severity.INFO]
-    return render(findings, fmt, tool_info()).rstrip("\n")
-
-
 @click.command()
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
-@click.option("--changed-since", metavar="REF", help="Lint only files changed since this git ref.")
+@click.option(
+    "--changed-since",
+    metavar="REF",
+    help="Run only the stages whose inputs changed since the merge base with REF (SQL only:"
+    " lint and migrations; infra/, policies/, environments, platform data: synth and policy;"
+    " the tool or lock files: all); lint only the changed migrations.",
+)
 @click.option(
     "--repo",
     type=click.Path(path_type=Path, file_okay=False),
@@ -244,11 +253,14 @@ def render_gate(results: list[StageResult], fmt: str) -> str:
 )
 def check(fmt: str, changed_since: str | None, repo: Path, stages: tuple[str, ...]) -> None:
     """The whole PR gate: SQL lint, migrations up/down/up on an ephemeral Azure-like server,
-    synth of every environment, checkov policy.
+    synth of every environment (cached by a hash of its inputs), checkov policy.
 
-    Output: text (default), json ({"ok", "stages": [{"name", "ok", "summary", "duration_s",
-    "findings"}]}), sarif (2.1.0, all findings) or github (annotations). Exit 0 when every
-    stage passes, 1 when any stage has an error finding, 2 on usage or environment errors.
+    Output: text (default; error-level safety and security findings first), json ({"ok",
+    "changed_since", "stages": [{"name", "ok", "status", "skipped", "summary", "duration_s",
+    "counts", "findings"}]}), sarif (2.1.0, all findings; stages in the run's properties,
+    skipped ones as notifications), github (annotations) or markdown (a job summary: a row per
+    stage, then the findings that matter first). Exit 0 when every stage passes, 1 when any
+    stage has an error finding, 2 on usage or environment errors.
     """
     console = Console(stderr=True)
     show = (
@@ -263,7 +275,7 @@ def check(fmt: str, changed_since: str | None, repo: Path, stages: tuple[str, ..
         results = run_gate(ctx, show, stages)
     finally:
         os.chdir(cwd)
-    output = render_gate(results, fmt)
+    output = render_stages(results, fmt, tool_info(), changed_since)
     if output:
         click.echo(output)
     if not all(r.ok for r in results):

@@ -10,7 +10,7 @@ from cdktf_cdktf_provider_azurerm.postgresql_flexible_server_configuration impor
 )
 from constructs import Construct
 
-from mapperdb.tune.parameters import Parameter
+from mapperdb.platform.parameters import Parameter
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from mapperdb import __version__
 from mapperdb.errors import FindingsError
 from mapperdb.findings import Severity, has_errors
 from mapperdb.infra.policy import run_checkov
-from mapperdb.infra.synth import repo_root
+from mapperdb.infra.synth import repo_root, synthesize
 from mapperdb.infra.synth import synth as run_synth
 from mapperdb.report import FORMATS, ToolInfo, render
 
@@ -25,10 +25,17 @@ def _envs(names: tuple[str, ...]) -> list[str] | None:
 @click.command("synth")
 @click.option("--env", "envs", multiple=True, help="Environment name; repeat; default all.")
 def synth(envs: tuple[str, ...]) -> None:
-    """Synthesize the Terraform JSON of one or all environment stacks into cdktf.out/."""
+    """Synthesize the Terraform JSON of one or all environment stacks into cdktf.out/.
+
+    Output is cached by a hash of its inputs (infra code, environment files, platform data,
+    cdktf.json, lock files, tool versions) in ~/.cache/mapperdb/synth ($MAPPERDB_CACHE_DIR/synth
+    when set; MAPPERDB_SYNTH_CACHE=off disables it), shared with ``mapperdb check``.
+    """
     root = repo_root()
-    for name, path in run_synth(_envs(envs), root / DEFAULT_OUTDIR).items():
+    done = synthesize(_envs(envs), root / DEFAULT_OUTDIR)
+    for name, path in done.paths.items():
         click.echo(f"{name}: {path.relative_to(root)}")
+    click.echo(f"synth: {done.describe()}", err=True)
 
 
 @click.command("policy")

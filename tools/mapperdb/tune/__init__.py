@@ -1,6 +1,7 @@
-"""Server-parameter tuning for Azure Database for PostgreSQL Flexible Server.
+"""``mapperdb tune``: the server parameters of a Flexible Server SKU and workload.
 
-``mapperdb tune`` prints what the infra stacks apply; both call :func:`parameters.tune`.
+Only the command lives here; the SKU table and the formulas are platform data
+(:mod:`mapperdb.platform.parameters`), which the infra stacks apply too.
 """
 
 from mapperdb.tune.cli import tune

@@ -8,9 +8,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from mapperdb.tune.parameters import Parameter, Workload
-from mapperdb.tune.parameters import tune as tune_parameters
-from mapperdb.tune.skus import Sku, find_sku
+from mapperdb.platform.parameters import Parameter, Workload
+from mapperdb.platform.parameters import tune as tune_parameters
+from mapperdb.platform.skus import Sku, find_sku
 
 
 def as_json(sku: Sku, workload: Workload, params: list[Parameter]) -> dict[str, object]:

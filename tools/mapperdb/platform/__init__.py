@@ -1,6 +1,11 @@
 """Facts about the target platform (Azure Database for PostgreSQL Flexible Server) as data.
 
-One place for what both the ephemeral PostgreSQL and the infra stacks must agree on.
+One place for what the ephemeral PostgreSQL, the infra stacks and ``mapperdb tune`` must agree
+on: names and scopes here, the extension allow-list (``data/azure_extensions.toml``), the SKU
+table (:mod:`.skus`) and the server parameters each SKU gets (:mod:`.parameters`).
+
+This package is a leaf: it imports only the standard library and :mod:`mapperdb.errors`, so the
+infra code can depend on it without pulling in any command (tests/test_layering.py holds that).
 """
 
 from __future__ import annotations

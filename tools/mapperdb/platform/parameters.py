@@ -24,7 +24,7 @@ from enum import StrEnum
 
 from mapperdb import platform
 from mapperdb.errors import ConfigError
-from mapperdb.tune.skus import Sku
+from mapperdb.platform.skus import Sku
 
 PAGE_KB = 8
 MIB_KB = 1024
