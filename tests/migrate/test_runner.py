@@ -25,6 +25,7 @@ from mapperdb.migrate.runner import (
     Runner,
     Settings,
 )
+from mapperdb.pg.ephemeral import ADMIN_USER
 from tests.conftest import Database
 
 from .helpers import LOG_TABLE, history, log_counts, logged_set, write
@@ -460,3 +461,43 @@ def test_unknown_target_version_is_a_usage_error(empty_db: Database, tmp_path: P
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 2, (command, err)
         assert "--to 7: no migration with that version" in err
+
+
+def test_a_role_directive_lets_a_no_transaction_file_act_as_the_owner(
+    empty_db: Database, tmp_path: Path
+) -> None:
+    """Concurrent index builds need the table's owner; `set role` in a no-transaction file is
+    refused (a resumed run would start past it), the header's role is set for every statement,
+    and the history is still written as the login."""
+    with psycopg.connect(empty_db.superuser_conninfo, autocommit=True) as conn:
+        conn.execute("create role directive_owner nologin")
+        conn.execute("grant create on schema public to directive_owner")
+        conn.execute("create table public.owned (a int)")
+        conn.execute("alter table public.owned owner to directive_owner")
+        conn.execute(f"grant directive_owner to {ADMIN_USER}")
+    (tmp_path / "0001_index.up.sql").write_text(
+        "-- mapperdb:no-transaction\n-- mapperdb:role directive_owner\n-- An index.\n"
+        "create index concurrently if not exists owned_a_idx on public.owned (a);\n"
+    )
+    (tmp_path / "0001_index.down.sql").write_text(
+        "-- mapperdb:no-transaction\n-- mapperdb:role directive_owner\n-- Reverses 0001.\n"
+        "drop index concurrently if exists public.owned_a_idx;\n"
+    )
+    runner = Runner(Connector(empty_db.admin_conninfo), tmp_path)
+    runner.up()
+    with psycopg.connect(empty_db.superuser_conninfo) as conn:
+        assert conn.execute("select to_regclass('public.owned_a_idx')").fetchone() == (
+            "owned_a_idx",
+        )
+        row = conn.execute("select applied_by from mapperdb.schema_history").fetchone()
+        assert row == (ADMIN_USER,)
+    runner.down(to=0)
+    with psycopg.connect(empty_db.superuser_conninfo) as conn:
+        assert conn.execute("select to_regclass('public.owned_a_idx')").fetchone() == (None,)
+
+
+def test_an_unknown_role_directive_value_is_one_line(tmp_path: Path) -> None:
+    from mapperdb.migrate.files import parse_directives
+
+    _, problems = parse_directives("-- mapperdb:role Mapper Owner;\nselect 1;\n")
+    assert len(problems) == 1 and "role needs one role name" in problems[0].message

@@ -104,4 +104,5 @@ class AppCache(Construct):
     @property
     def hostname(self) -> str:
         """Clients connect to rediss://<hostname>:6380 (TLS)."""
-        return self.redis.hostname
+        hostname: str = self.redis.hostname
+        return hostname

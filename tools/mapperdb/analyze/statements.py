@@ -258,6 +258,8 @@ def generic_cost(ctx: Context, query: str) -> float | None:
                 + (sql.SQL("({})").format(args) if params else sql.SQL(""))
             ).fetchone()
             conn.execute("deallocate mapperdb_analyze")
+    except psycopg.errors.InsufficientPrivilege:
+        raise  # the check reports it: this login cannot plan the workload
     except psycopg.Error:
         return None
     assert plan is not None
@@ -334,6 +336,7 @@ def migration(ctx: Context, advice: Advice) -> tuple[str, str]:
     cols = ", ".join(advice.columns)
     header = (
         "-- mapperdb:no-transaction\n"
+        "-- mapperdb:role mapper_owner\n"
         f"-- Index advised by mapperdb analyze for: {advice.statement.short}\n"
         f"-- Estimated cost of its generic plan {advice.before:.0f} -> {advice.after:.0f} "
         f"({advice.factor:.0f}x), verified with a hypothetical index (hypopg).\n"
@@ -345,7 +348,8 @@ def migration(ctx: Context, advice: Advice) -> tuple[str, str]:
             + f"create index concurrently if not exists {advice.name}\non {table} ({cols});\n"
         )
         down = (
-            "-- mapperdb:no-transaction\n-- Reverses the advised index.\n"
+            "-- mapperdb:no-transaction\n-- mapperdb:role mapper_owner\n"
+            "-- Reverses the advised index.\n"
             f"drop index concurrently if exists {ctx.schema}.{advice.name};\n"
         )
         return up, down
@@ -357,6 +361,7 @@ def migration(ctx: Context, advice: Advice) -> tuple[str, str]:
             f"alter index {ctx.schema}.{advice.name}\nattach partition {ctx.schema}.{part_index};\n"
         )
     down = (
+        "-- mapperdb:role mapper_owner\n"
         "-- Reverses the advised index (dropping the parent's drops every partition's).\n"
         f"drop index if exists {ctx.schema}.{advice.name};\n"
     )
@@ -380,23 +385,25 @@ def index_advice(self: Check, ctx: Context) -> list[Finding]:
         return []
     if ctx.has_extension("hypopg"):
         return _advise(self, ctx, slow)
-    # Verified advice needs hypopg: a login allowed to create it (Azure's admin) gets it for the
-    # length of the analysis only; the transaction is rolled back.
-    try:
-        with ctx.conn.transaction(force_rollback=True):
-            ctx.conn.execute("create extension hypopg")
-            return _advise(self, ctx, slow)
-    except psycopg.Error as exc:
-        return [
-            self.finding(
-                ctx.database,
-                "index advice needs hypopg in this database",
-                evidence=f"{len(slow)} slow statements; create extension hypopg failed: "
-                f"{(exc.diag.message_primary or '').strip()}",
-                fix="create extension hypopg (allow-listed) as the admin, or run analyze as it",
-                severity=Severity.INFO,
-            )
-        ]
+    # Verified advice needs hypopg: a login allowed to create it (Azure's admin group) gets it
+    # for the length of the analysis only; the transaction is rolled back.
+    with ctx.conn.transaction(force_rollback=True):
+        try:
+            with ctx.conn.transaction():
+                ctx.conn.execute("create extension hypopg")
+        except psycopg.Error as exc:
+            return [
+                self.finding(
+                    ctx.database,
+                    "index advice needs hypopg in this database",
+                    evidence=f"{len(slow)} slow statements; create extension hypopg failed: "
+                    f"{(exc.diag.message_primary or '').strip()}",
+                    fix="create extension hypopg (allow-listed) as the admin, or run analyze "
+                    "as a member of azure_pg_admin",
+                    severity=Severity.INFO,
+                )
+            ]
+        return _advise(self, ctx, slow)
 
 
 def _advise(self: Check, ctx: Context, slow: list[Statement]) -> list[Finding]:

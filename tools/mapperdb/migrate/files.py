@@ -8,6 +8,9 @@ block::
     -- mapperdb:lock-timeout 10s         lock_timeout for this file (default 5s)
     -- mapperdb:statement-timeout 1h     statement_timeout for this file (default 15min)
     -- mapperdb:lock-retries 10          retries after a lock timeout (default 5)
+    -- mapperdb:role mapper_owner        run every statement as this role (the history is still
+                                         written as the login); the way a no-transaction file
+                                         acts as the objects' owner
 
 ``-- mapperdb:allow RULE reason: ...`` comments, anywhere, suppress a gate finding on the
 statement they trail or sit above. The checksum is sha256 of the text with line endings and
@@ -146,6 +149,7 @@ def checksum(text: str) -> str:
 
 DIRECTIVE_RE = re.compile(r"^--\s*mapperdb:(?P<name>[a-z-]+)(?:\s+(?P<value>.*?))?\s*$")
 DURATION_RE = re.compile(r"^\d+\s*(ms|s|min|h|d)?$")
+ROLE_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 NO_TRANSACTION = "no-transaction"
 ALLOW_DIRECTIVE = "allow"
 ALLOW = re.compile(
@@ -159,6 +163,7 @@ class Directives:
     lock_timeout: str | None = None
     statement_timeout: str | None = None
     lock_retries: int | None = None
+    role: str | None = None
 
     @property
     def mode(self) -> str:
@@ -187,9 +192,13 @@ def _directive(name: str, value: str, number: int) -> tuple[str, object] | str: 
         if not value.isdigit():
             return f"lock-retries needs a whole number, got {value!r}"
         return "lock_retries", int(value)
+    if name == "role":
+        if not ROLE_RE.match(value):
+            return f"role needs one role name in lower case, like mapper_owner, got {value!r}"
+        return "role", value
     return (
         f"unknown directive 'mapperdb:{name}'; known: no-transaction, lock-timeout, "
-        "statement-timeout, lock-retries, allow"
+        "statement-timeout, lock-retries, role, allow"
     )
 
 

@@ -93,7 +93,8 @@ def refusal(file: MigrationFile, statement: Statement) -> str | None:
         if _role_change(node):
             return (
                 "a session-wide role change in a no-transaction migration: a run resumed after a "
-                "failure starts past it and runs the rest as the runner; use a transactional "
+                "failure starts past it and runs the rest as the runner; declare the role in the "
+                "header instead (`-- mapperdb:role mapper_owner`), or use a transactional "
                 "migration with `set local role`"
             )
         return None

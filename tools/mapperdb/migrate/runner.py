@@ -431,6 +431,12 @@ class Runner:
             try:
                 with conn.transaction():
                     self._set_timeouts(conn, script, local=True)
+                    if script.directives.role:
+                        conn.execute(
+                            sql.SQL("set local role {}").format(
+                                sql.Identifier(script.directives.role)
+                            )
+                        )
                     for current in script.runnable:
                         conn.execute(current.sql)
                     current, phase = None, "writing the history row"
@@ -456,6 +462,7 @@ class Runner:
                 for attempt in range(allowed + 1):
                     try:
                         self._clear_failed_concurrent_index(conn, stmt)
+                        self._as_role(conn, script)
                         conn.execute(stmt.sql)
                         break
                     except RETRYABLE as exc:
@@ -472,9 +479,17 @@ class Runner:
             with conn.transaction():
                 self._finish(conn, step, _duration_ms(started))
         finally:
+            self._own_role(conn)
             for name in self._timeouts(script):
                 conn.execute(sql.SQL("reset {}").format(sql.Identifier(name)))
         return retries
+
+    @staticmethod
+    def _as_role(conn: psycopg.Connection[Any], script: MigrationFile) -> None:
+        """The file's `-- mapperdb:role`, set again before each statement: progress rows are
+        written as the login in between, and a resumed run starts with it too."""
+        if script.directives.role:
+            conn.execute(sql.SQL("set role {}").format(sql.Identifier(script.directives.role)))
 
     def _progress(
         self, conn: psycopg.Connection[Any], step: Step, done: int, exc: BaseException | None
