@@ -232,3 +232,16 @@ def test_changed_since_an_unknown_ref_is_a_usage_error(tmp_path: Path) -> None:
     result = run_check("--changed-since", "nope", "--repo", str(repo))
     assert result.returncode == 2
     assert "--changed-since nope" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_migrations_stage_runs_on_the_postgresql_asked_for() -> None:
+    """`mapperdb check --pg 17`: the migrations stage on Azure's major, saying what it emulates."""
+    done = subprocess.run(
+        [sys.executable, "-m", "mapperdb", "check", "--stage", "migrations", "--pg", "17",
+         "--format", "json"],
+        capture_output=True, text=True, cwd=REPO, check=False, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    [stage] = json.loads(done.stdout)["stages"]
+    assert "on PostgreSQL 17" in stage["summary"]
+    assert "pg_cron, pgaudit emulated" in stage["summary"]

@@ -31,6 +31,7 @@ from mapperdb.errors import EXIT_FINDINGS, ConfigError, MapperdbError
 from mapperdb.findings import Finding, Severity
 from mapperdb.migrate.files import MigrationSyntaxError
 from mapperdb.migrate.runner import DriftError, MigrationFailed, Runner
+from mapperdb.pg.binaries import SUPPORTED_MAJORS
 from mapperdb.pg.ephemeral import EphemeralPostgres
 from mapperdb.report import STAGE_FORMATS, RuleInfo, StageResult, ToolInfo, render_stages
 
@@ -61,6 +62,8 @@ class GateContext:
     # it reads (a stage absent from it is skipped).
     changed: list[str] | None = None
     triggers: dict[str, list[str]] | None = None
+    # The PostgreSQL major of the migrations stage's server (None: the newest Debian one).
+    pg_major: int | None = None
 
     @property
     def migrations(self) -> Path:
@@ -103,7 +106,10 @@ def lint_stage(ctx: GateContext) -> StageResult:
 def migrations_stage(ctx: GateContext) -> StageResult:
     """Apply every migration to an ephemeral Azure-like server as its admin, revert them all,
     apply them again: proves each up runs without superuser and each down really reverses."""
-    with EphemeralPostgres() as pg:
+    with EphemeralPostgres(major=ctx.pg_major) as pg:
+        assert pg.install is not None
+        server = f"PostgreSQL {pg.install.major}"
+        note = pg.install.limitations()
         pg.create_database(GATE_DATABASE)
         runner = Runner(Connector(pg.admin_conninfo(GATE_DATABASE)), ctx.migrations)
         try:
@@ -132,7 +138,8 @@ def migrations_stage(ctx: GateContext) -> StageResult:
     findings = [_failure(ctx, "MIG003", MapperdbError(d.message), ctx.migrations) for d in drift]
     return StageResult(
         "migrations",
-        f"{len(applied)} applied as the Azure-like admin, {len(reverted)} reverted, re-applied",
+        f"{len(applied)} applied as the Azure-like admin on {server}, {len(reverted)} reverted,"
+        f" re-applied" + (f" ({note.split(': ', 1)[1]})" if note else ""),
         findings,
     )
 
@@ -251,7 +258,16 @@ def tool_info() -> ToolInfo:
     type=click.Choice(STAGE_NAMES),
     help="Run only this stage; repeat for several (default: all, in order).",
 )
-def check(fmt: str, changed_since: str | None, repo: Path, stages: tuple[str, ...]) -> None:
+@click.option(
+    "--pg",
+    "major",
+    type=click.Choice([str(m) for m in SUPPORTED_MAJORS]),
+    help="PostgreSQL major of the migrations stage: 15 is Debian's, 17 (Azure's) and 18 are npm "
+    "builds (pg_cron and pgaudit emulated). Default: the newest Debian server.",
+)
+def check(
+    fmt: str, changed_since: str | None, repo: Path, stages: tuple[str, ...], major: str | None
+) -> None:
     """The whole PR gate: SQL lint, migrations up/down/up on an ephemeral Azure-like server,
     synth of every environment (cached by a hash of its inputs), checkov policy.
 
@@ -268,7 +284,11 @@ def check(fmt: str, changed_since: str | None, repo: Path, stages: tuple[str, ..
         if console.is_terminal
         else (lambda _n: None)
     )
-    ctx = GateContext(repo=repo.resolve(), changed_since=changed_since)
+    ctx = GateContext(
+        repo=repo.resolve(),
+        changed_since=changed_since,
+        pg_major=int(major) if major else None,
+    )
     cwd = Path.cwd()
     os.chdir(ctx.repo)  # the stages resolve repo-relative defaults (lint, synth) from here
     try:
