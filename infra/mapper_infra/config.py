@@ -272,6 +272,9 @@ class Monitoring(Strict):
     runbook_base_url: Annotated[str, Field(pattern=r"^https://\S+/docs/runbooks$")]
     # Per-alert changes to the catalog's defaults (mapper_infra/data/alerts.toml).
     alerts: dict[str, AlertSetting] = Field(default_factory=dict)
+    # Entra group whose members read the dashboards (Grafana Viewer); the server's Entra admin
+    # group administers them (Grafana Admin).
+    dashboard_viewers: Uuid
 
     @model_validator(mode="after")
     def _known_alerts(self) -> Monitoring:
@@ -400,6 +403,10 @@ class Environment(Strict):
     def stem(self) -> str:
         """The start of every resource name, e.g. ``lmdb-prod``."""
         return f"{self.prefix}-{self.name}"
+
+    @property
+    def grafana_name(self) -> str:
+        return f"{self.stem}-grafana"
 
     @property
     def cache_name(self) -> str:

@@ -15,6 +15,7 @@ from mapper_infra.config import Environment
 from mapper_infra.constructs.archive import ArchiveStorage, ArchiveWiring
 from mapper_infra.constructs.backup import LongTermBackup
 from mapper_infra.constructs.cache import AppCache, CacheWiring
+from mapper_infra.constructs.grafana import Dashboards, DashboardsWiring
 from mapper_infra.constructs.identity import RegionalKeys, VaultWiring
 from mapper_infra.constructs.monitoring import Monitoring, MonitoringWiring, Watched
 from mapper_infra.constructs.network import PrivateDns, RegionNetwork, peer
@@ -113,6 +114,19 @@ class DatabaseStack(TerraformStack):
             env.cache,
             CacheWiring(
                 env.cache_name, networks["primary"].endpoint_subnet.id, dns.zones["redis"].id
+            ),
+        )
+        Dashboards(
+            self,
+            "dashboards",
+            site,
+            DashboardsWiring(
+                name=env.grafana_name,
+                resource_group_id=group.id,
+                endpoint_subnet_id=networks["primary"].endpoint_subnet.id,
+                dns_zone_id=dns.zones["grafana"].id,
+                admin_group_id=env.server.entra_admin.object_id,
+                viewer_group_id=env.monitoring.dashboard_viewers,
             ),
         )
         watched = [watched_server(env, primary.id)]

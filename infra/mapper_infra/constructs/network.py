@@ -228,7 +228,8 @@ class RegionNetwork(Construct):
 
 
 class PrivateDns(Construct):
-    """Zones for the servers, Key Vault, Blob and Redis endpoints, resolvable from every VNet."""
+    """Zones for the servers and the Key Vault, Blob, Redis and Grafana endpoints, resolvable
+    from every VNet."""
 
     def __init__(
         self, scope: Construct, id_: str, site: Site, vnets: tuple[VirtualNetwork, ...]
@@ -242,6 +243,7 @@ class PrivateDns(Construct):
             "vault": "privatelink.vaultcore.azure.net",
             "blob": "privatelink.blob.core.windows.net",
             "redis": "privatelink.redis.cache.windows.net",
+            "grafana": "privatelink.grafana.azure.com",
         }
         for key, name in names.items():
             zone = PrivateDnsZone(
