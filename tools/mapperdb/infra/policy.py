@@ -17,6 +17,7 @@ from typing import Any
 from mapperdb.errors import EnvironmentProblem
 from mapperdb.findings import Finding, Severity
 from mapperdb.infra.synth import repo_root
+from mapperdb.policy.catalog import CHECKS_DIR
 
 CHECKOV_TIMEOUT_S = 600
 EXPLANATIONS_DOC = "docs/infra.md"
@@ -63,9 +64,18 @@ def _offline_env() -> dict[str, str]:
     return env
 
 
-def _raw_results(paths: list[Path]) -> list[dict[str, Any]]:
+def checkov_reports(
+    paths: list[Path], checks: list[str] | None = None, *, quiet: bool = True
+) -> list[dict[str, Any]]:
+    """checkov's JSON reports over ``paths``, with the custom checks of policies/checkov loaded.
+
+    ``checks`` limits the run to those ids (``--check``); ``quiet=False`` keeps passed checks.
+    """
     command = [str(checkov_binary()), "--framework", "terraform_json", "--skip-download"]
-    command += ["--quiet", "--compact", "--output", "json"]
+    command += ["--compact", "--output", "json"] + (["--quiet"] if quiet else [])
+    command += ["--external-checks-dir", str(repo_root() / CHECKS_DIR)]
+    if checks:
+        command += ["--check", ",".join(checks)]
     for path in paths:
         command += ["--file", str(path)]
     try:
@@ -95,7 +105,7 @@ def run_checkov(paths: list[Path], explanations: Path | None = None) -> list[Fin
     explained = explained_failures(doc)
     by_abs = {str(path.resolve()): path for path in paths}
     findings = []
-    for report in _raw_results(paths):
+    for report in checkov_reports(paths):
         for failed in report.get("results", {}).get("failed_checks", []):
             path = by_abs.get(str(Path(failed["file_abs_path"]).resolve()))
             env = path.parent.name if path else "unknown"
