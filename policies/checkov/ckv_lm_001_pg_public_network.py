@@ -14,7 +14,7 @@ from checkov.terraform.checks.resource.base_resource_check import BaseResourceCh
 ID = "CKV_LM_001"
 NAME = "PostgreSQL flexible server has public network access disabled"
 RESOURCES = ("azurerm_postgresql_flexible_server",)
-CONTROLS = ("CIS-AZ-4.3.7", "LM-NET-PRIVATE")
+CONTROLS = ("CIS-PG-5.2.7", "LM-NET-PRIVATE")
 WHY = (
     "A flexible server with public network access answers on a public endpoint, guarded only by "
     "its firewall rules; one broad rule exposes every tenant's data. Servers here sit in a "

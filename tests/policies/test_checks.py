@@ -6,6 +6,7 @@ check's test then reads its own results. Adding a check needs no edit here: it i
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ Outcomes = dict[tuple[str, str], dict[str, list[str]]]
 
 @pytest.fixture(scope="session")
 def outcomes() -> Outcomes:
-    """(check id, fixture file) -> {"passed": [resource, ...], "failed": [...]}."""
+    """(check id, fixture file) -> {"passed": [resource name, ...], "failed": [...]}."""
     fixtures = [c.fixture(ROOT, o) for c in CHECKS for o in ("pass", "fail")]
     missing = [str(path.relative_to(ROOT)) for path in fixtures if not path.is_file()]
     assert not missing, f"every check needs pass and fail fixtures; missing: {missing}"
@@ -35,7 +36,8 @@ def outcomes() -> Outcomes:
             for result in results.get(f"{key}_checks", []):
                 file = str(Path(result["file_abs_path"]).resolve())
                 slot = found.setdefault((result["check_id"], file), {"passed": [], "failed": []})
-                slot[key].append(result["resource"])
+                # Python checks report "resource.<name>", graph checks "<type>.<name>".
+                slot[key].append(result["resource"].rsplit(".", 1)[-1])
     return found
 
 
@@ -52,7 +54,11 @@ def test_check_fails_its_fail_fixture_and_passes_its_pass_fixture(
     passing = outcomes.get((check.id, str(check.fixture(ROOT, "pass").resolve())), empty)
     failing = outcomes.get((check.id, str(check.fixture(ROOT, "fail").resolve())), empty)
     assert passing["passed"] and not passing["failed"], f"pass fixture: {passing}"
-    assert failing["failed"], f"fail fixture: {failing}"
+    # Every resource of the check's types named fail_* in the fail fixture must fail.
+    fixture = json.loads(check.fixture(ROOT, "fail").read_text("utf-8"))["resource"]
+    meant = {n for t in check.resources for n in fixture.get(t, {}) if n.startswith("fail_")}
+    assert meant, "name the failing resources of the fail fixture fail_*"
+    assert meant <= set(failing["failed"]), f"meant to fail: {sorted(meant)}; got {failing}"
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=[c.id for c in CHECKS])
