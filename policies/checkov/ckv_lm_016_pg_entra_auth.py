@@ -32,6 +32,8 @@ class PgEntraAuth(BaseResourceCheck):
         )
 
     def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
+        if conf.get("create_mode", [""]) == ["Replica"]:
+            return CheckResult.PASSED  # a replica takes its authentication from its source
         auth = conf.get("authentication", [{}])[0] or {}
         enabled = auth.get("active_directory_auth_enabled", [False])
         return CheckResult.PASSED if enabled == [True] else CheckResult.FAILED

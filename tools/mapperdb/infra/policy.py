@@ -1,29 +1,31 @@
-"""Run checkov's built-in checks over synthesized stacks, offline, as :class:`Finding` objects.
+"""``mapperdb policy``: checkov (stock and policies/checkov checks), waivers and cross-layer checks.
 
-A failure explained in docs/infra.md (the table under "checkov findings", by check id and
-environment) is reported as info; any other failure is an error that fails the gate.
+:func:`evaluate` is what the gate and the command call: it scans a synthesized output
+(``<dir>/stacks/<env>/cdk.tf.json``) with one checkov run, applies ``policies/waivers.toml`` and
+adds the SQL-against-infra checks of :mod:`mapperdb.policy.crosslayer`. A waived failure is an
+info finding; an unwaived failure, an expired waiver and a waiver that matches no failure are
+errors. :func:`scan` returns the same plus every check result, for the compliance report.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mapperdb.errors import EnvironmentProblem
+from mapperdb.errors import ConfigError, EnvironmentProblem
 from mapperdb.findings import Finding, Severity
-from mapperdb.infra.synth import repo_root
+from mapperdb.infra.synth import STACK_FILE, STACKS_DIR, repo_root
 from mapperdb.policy.catalog import CHECKS_DIR
+from mapperdb.policy.waivers import WAIVERS_FILE, Loaded, load_waivers, today
 
 CHECKOV_TIMEOUT_S = 600
-EXPLANATIONS_DOC = "docs/infra.md"
-# A row of the explanations table: | CKV_AZURE_112 | dev, staging | why |
-_ROW = re.compile(r"^\|\s*(CKV2?_[A-Z0-9_]+)\s*\|\s*([^|]+?)\s*\|\s*(.+?)\s*\|\s*$")
-ALL_ENVS = "all"
+MIGRATIONS_DIR = "sql/migrations"
+ENVIRONMENTS_DIR = "infra/environments"
 
 
 def checkov_binary() -> Path:
@@ -44,18 +46,6 @@ def checkov_binary() -> Path:
     )
 
 
-def explained_failures(doc: Path) -> dict[tuple[str, str], str]:
-    """(check id, environment or "all") -> the reason docs/infra.md gives for accepting it."""
-    explained: dict[tuple[str, str], str] = {}
-    for line in doc.read_text(encoding="utf-8").splitlines():
-        match = _ROW.match(line)
-        if match:
-            check, envs, reason = match.groups()
-            for env in (e.strip() for e in envs.split(",")):
-                explained[(check, env)] = reason
-    return explained
-
-
 def _offline_env() -> dict[str, str]:
     env = dict(os.environ)
     # No Prisma Cloud mapping download (BC_SKIP_MAPPING) and no PyPI update check at import
@@ -64,20 +54,26 @@ def _offline_env() -> dict[str, str]:
     return env
 
 
-def checkov_reports(
-    paths: list[Path], checks: list[str] | None = None, *, quiet: bool = True
-) -> list[dict[str, Any]]:
-    """checkov's JSON reports over ``paths``, with the custom checks of policies/checkov loaded.
-
-    ``checks`` limits the run to those ids (``--check``); ``quiet=False`` keeps passed checks.
-    """
+def checkov_command(paths: list[Path], checks: list[str] | None = None) -> list[str]:
+    """The checkov command line ``mapperdb policy`` runs (the bench runs it alone too)."""
     command = [str(checkov_binary()), "--framework", "terraform_json", "--skip-download"]
-    command += ["--compact", "--output", "json"] + (["--quiet"] if quiet else [])
+    command += ["--compact", "--output", "json"]
     command += ["--external-checks-dir", str(repo_root() / CHECKS_DIR)]
     if checks:
         command += ["--check", ",".join(checks)]
     for path in paths:
         command += ["--file", str(path)]
+    return command
+
+
+def checkov_reports(
+    paths: list[Path], checks: list[str] | None = None, *, quiet: bool = False
+) -> list[dict[str, Any]]:
+    """checkov's JSON reports over ``paths``, with the custom checks of policies/checkov loaded.
+
+    ``checks`` limits the run to those ids (``--check``); ``quiet`` drops passed checks.
+    """
+    command = checkov_command(paths, checks) + (["--quiet"] if quiet else [])
     try:
         done = subprocess.run(
             command,
@@ -96,31 +92,207 @@ def checkov_reports(
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
         raise EnvironmentProblem(f"checkov failed (exit {done.returncode}): {tail[0]}")
     data = json.loads(done.stdout)
-    return data if isinstance(data, list) else [data]
+    reports = data if isinstance(data, list) else [data]
+    return [r for r in reports if isinstance(r, dict) and "results" in r]
+
+
+@dataclass(frozen=True)
+class Result:
+    """One checkov result on one resource of one environment."""
+
+    check: str
+    name: str
+    environment: str
+    address: str
+    passed: bool
+    file: str
+    line: int
+    waiver: Loaded | None = None
+
+
+@dataclass
+class Scan:
+    environments: list[str]
+    results: list[Result] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+
+def stack_paths(stacks_dir: Path, envs: list[str] | None = None) -> dict[str, Path]:
+    """env -> ``cdk.tf.json`` under ``stacks_dir`` (a cdktf.out, or its stacks/ directory)."""
+    base = stacks_dir / STACKS_DIR if (stacks_dir / STACKS_DIR).is_dir() else stacks_dir
+    if not base.is_dir():
+        raise ConfigError(f"{stacks_dir}: no such directory; pass a synthesized output (cdktf.out)")
+    found = {p.parent.name: p for p in sorted(base.glob(f"*/{STACK_FILE}"))}
+    if not found:
+        raise ConfigError(
+            f"{stacks_dir}: no {STACKS_DIR}/<env>/{STACK_FILE} in it; run `mapperdb synth` first"
+        )
+    if envs:
+        missing = [env for env in envs if env not in found]
+        if missing:
+            raise ConfigError(
+                f"{stacks_dir}: no stack for {', '.join(missing)}; it holds {', '.join(found)}"
+            )
+        found = {env: found[env] for env in envs}
+    return found
+
+
+def _addresses(stack: dict[str, Any]) -> dict[str, list[str]]:
+    """Resource name -> the types that have a resource of that name."""
+    names: dict[str, list[str]] = {}
+    for kind, items in stack.get("resource", {}).items():
+        for name in items:
+            names.setdefault(name, []).append(kind)
+    return names
+
+
+def _address(raw: str, names: dict[str, list[str]]) -> str:
+    """checkov reports Python-check resources of terraform_json as ``resource.<name>``."""
+    kind, _, name = raw.partition(".")
+    if kind == "resource" and names.get(name):
+        return f"{names[name][0]}.{name}"
+    return raw
+
+
+def _display(path: Path) -> str:
+    """Paths relative to where the command runs, as editors and CI annotations want."""
+    relative = os.path.relpath(path)
+    return path.as_posix() if relative.startswith("..") else Path(relative).as_posix()
+
+
+def scan(
+    stacks_dir: Path,
+    envs: list[str] | None = None,
+    *,
+    root: Path | None = None,
+    waivers_file: Path | None = None,
+    on: Any = None,
+) -> Scan:
+    """Every check over the stacks of ``stacks_dir``, waivers applied, cross-layer checks added.
+
+    ``on`` is the date waivers are judged on (default: today, UTC).
+    """
+    from mapper_infra.config import load_environments
+    from mapperdb.policy import crosslayer
+
+    root = root or repo_root()
+    paths = stack_paths(stacks_dir, envs)
+    environments = {e.name: e for e in load_environments(root / ENVIRONMENTS_DIR)}
+    unknown = [env for env in paths if env not in environments]
+    if unknown:
+        raise ConfigError(
+            f"no infra/environments file for stack(s) {', '.join(unknown)}; pass --env"
+        )
+    waivers_path = waivers_file or root / WAIVERS_FILE
+    waivers = load_waivers(waivers_path, list(environments))
+    date = on or today()
+    by_abs = {str(path.resolve()): env for env, path in paths.items()}
+    stacks = {env: json.loads(path.read_text("utf-8")) for env, path in paths.items()}
+    names = {env: _addresses(stack) for env, stack in stacks.items()}
+    result = Scan(environments=list(paths))
+    used: set[tuple[int, str]] = set()
+    for report in checkov_reports(list(paths.values())):
+        for key in ("passed_checks", "failed_checks"):
+            for record in report["results"].get(key, []):
+                env = by_abs.get(str(Path(record["file_abs_path"]).resolve()))
+                if env is None:
+                    continue
+                address = _address(record["resource"], names[env])
+                waiver = None
+                if key == "failed_checks":
+                    for index, item in enumerate(waivers):
+                        if item.waiver.matches(record["check_id"], env, address):
+                            used.add((index, env))
+                            waiver = item if item.waiver.expires >= date else None
+                            break
+                result.results.append(
+                    Result(
+                        check=record["check_id"],
+                        name=record["check_name"],
+                        environment=env,
+                        address=address,
+                        passed=key == "passed_checks",
+                        file=_display(paths[env]),
+                        line=int(record["file_line_range"][0]),
+                        waiver=waiver,
+                    )
+                )
+    result.findings += [_finding(r) for r in result.results if not r.passed]
+    result.findings += _waiver_findings(waivers, used, list(paths), date, waivers_path)
+    for env, path in paths.items():
+        result.findings += crosslayer.check_stack(
+            path, stacks[env], environments[env], root / MIGRATIONS_DIR, _display(path)
+        )
+    return result
+
+
+def _finding(result: Result) -> Finding:
+    message = f"{result.name}: {result.address}"
+    if result.waiver:
+        waiver = result.waiver.waiver
+        message += f"; waived until {waiver.expires} ({waiver.owner}): {waiver.reason}"
+    else:
+        message += f"; not waived in {WAIVERS_FILE}"
+    return Finding(
+        file=result.file,
+        line=result.line,
+        column=0,
+        rule=result.check,
+        severity=Severity.INFO if result.waiver else Severity.ERROR,
+        message=message,
+        extra={"environment": result.environment, "resource": result.address},
+    )
+
+
+def _waiver_findings(
+    waivers: list[Loaded], used: set[tuple[int, str]], envs: list[str], date: Any, path: Path
+) -> list[Finding]:
+    findings = []
+    for index, item in enumerate(waivers):
+        waiver = item.waiver
+        file = _display(path)
+        if waiver.expires < date:
+            findings.append(
+                Finding(
+                    file=file,
+                    line=item.line,
+                    column=0,
+                    rule="WAIVER-EXPIRED",
+                    severity=Severity.ERROR,
+                    message=f"waiver for {waiver.check} ({waiver.owner}) expired on "
+                    f"{waiver.expires}; fix the failure, or renew it with a new reason",
+                )
+            )
+        for env in envs:
+            if waiver.applies_to(env) and (index, env) not in used:
+                findings.append(
+                    Finding(
+                        file=file,
+                        line=item.line,
+                        column=0,
+                        rule="WAIVER-UNUSED",
+                        severity=Severity.ERROR,
+                        message=f"waiver for {waiver.check} on {waiver.resources} matches no "
+                        f"failure in {env}; delete it (or narrow its environments)",
+                        extra={"environment": env},
+                    )
+                )
+    return findings
+
+
+def evaluate(stacks_dir: Path, envs: list[str] | None = None) -> list[Finding]:
+    """The findings of :func:`scan`: what the gate's policy stage and ``mapperdb policy`` report."""
+    return scan(stacks_dir, envs).findings
 
 
 def run_checkov(paths: list[Path], explanations: Path | None = None) -> list[Finding]:
-    """checkov's failed checks over ``paths`` (``.../stacks/<env>/cdk.tf.json``) as findings."""
-    doc = explanations or repo_root() / EXPLANATIONS_DOC
-    explained = explained_failures(doc)
-    by_abs = {str(path.resolve()): path for path in paths}
-    findings = []
-    for report in checkov_reports(paths):
-        for failed in report.get("results", {}).get("failed_checks", []):
-            path = by_abs.get(str(Path(failed["file_abs_path"]).resolve()))
-            env = path.parent.name if path else "unknown"
-            check = failed["check_id"]
-            reason = explained.get((check, env)) or explained.get((check, ALL_ENVS))
-            findings.append(
-                Finding(
-                    file=str(path or failed["file_abs_path"]),
-                    line=int(failed["file_line_range"][0]),
-                    column=0,
-                    rule=check,
-                    severity=Severity.INFO if reason else Severity.ERROR,
-                    message=f"{failed['check_name']} ({failed['resource']})"
-                    + (f"; accepted: {reason}" if reason else f"; not explained in {doc.name}"),
-                    extra={"environment": env, "resource": failed["resource"]},
-                )
-            )
-    return findings
+    """Deprecated entry kept for callers of the old API: :func:`evaluate` over ``paths``' stacks.
+
+    ``paths`` are ``<dir>/stacks/<env>/cdk.tf.json``; ``explanations`` is ignored (waivers now
+    live in policies/waivers.toml).
+    """
+    del explanations
+    if not paths:
+        return []
+    stacks_dir = paths[0].parent.parent
+    return evaluate(stacks_dir, [path.parent.name for path in paths])
