@@ -9,11 +9,12 @@ errors. :func:`scan` returns the same plus every check result, for the complianc
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -166,71 +167,105 @@ def scan(
     *,
     root: Path | None = None,
     waivers_file: Path | None = None,
-    on: Any = None,
+    on: dt.date | None = None,
 ) -> Scan:
     """Every check over the stacks of ``stacks_dir``, waivers applied, cross-layer checks added.
 
     ``on`` is the date waivers are judged on (default: today, UTC).
     """
+    stacks = list(stack_paths(stacks_dir, envs).items())
+    return scan_stacks(stacks, root=root, waivers_file=waivers_file, on=on)
+
+
+def scan_stacks(
+    stacks: list[tuple[str, Path]],
+    *,
+    root: Path | None = None,
+    waivers_file: Path | None = None,
+    on: dt.date | None = None,
+) -> Scan:
+    """:func:`scan` over (environment, ``cdk.tf.json``) pairs, in one checkov run.
+
+    An environment may appear more than once (the mutation tests scan many copies of prod).
+    """
     from mapper_infra.config import load_environments
     from mapperdb.policy import crosslayer
 
     root = root or repo_root()
-    paths = stack_paths(stacks_dir, envs)
     environments = {e.name: e for e in load_environments(root / ENVIRONMENTS_DIR)}
-    unknown = [env for env in paths if env not in environments]
+    unknown = sorted({env for env, _ in stacks if env not in environments})
     if unknown:
         raise ConfigError(
             f"no infra/environments file for stack(s) {', '.join(unknown)}; pass --env"
         )
     waivers_path = waivers_file or root / WAIVERS_FILE
     waivers = load_waivers(waivers_path, list(environments))
-    date = on or today()
-    by_abs = {str(path.resolve()): env for env, path in paths.items()}
-    stacks = {env: json.loads(path.read_text("utf-8")) for env, path in paths.items()}
-    names = {env: _addresses(stack) for env, stack in stacks.items()}
-    result = Scan(environments=list(paths))
-    used: set[tuple[int, str]] = set()
-    for report in checkov_reports(list(paths.values())):
+    by_abs = {str(path.resolve()): (env, path) for env, path in stacks}
+    documents = {str(path.resolve()): json.loads(path.read_text("utf-8")) for _, path in stacks}
+    results: list[Result] = []
+    for report in checkov_reports([path for _, path in stacks]):
         for key in ("passed_checks", "failed_checks"):
             for record in report["results"].get(key, []):
-                env = by_abs.get(str(Path(record["file_abs_path"]).resolve()))
-                if env is None:
+                absolute = str(Path(record["file_abs_path"]).resolve())
+                if absolute not in by_abs:
                     continue
-                address = _address(record["resource"], names[env])
-                waiver = None
-                if key == "failed_checks":
-                    for index, item in enumerate(waivers):
-                        if item.waiver.matches(record["check_id"], env, address):
-                            used.add((index, env))
-                            waiver = item if item.waiver.expires >= date else None
-                            break
-                result.results.append(
+                env, path = by_abs[absolute]
+                results.append(
                     Result(
                         check=record["check_id"],
                         name=record["check_name"],
                         environment=env,
-                        address=address,
+                        address=_address(record["resource"], _addresses(documents[absolute])),
                         passed=key == "passed_checks",
-                        file=_display(paths[env]),
+                        file=_display(path),
                         line=int(record["file_line_range"][0]),
-                        waiver=waiver,
                     )
                 )
-    result.findings += [_finding(r) for r in result.results if not r.passed]
-    result.findings += _waiver_findings(waivers, used, list(paths), date, waivers_path)
-    for env, path in paths.items():
+    envs = list(dict.fromkeys(env for env, _ in stacks))
+    result = judge(results, envs, waivers, on or today(), waivers_path)
+    for env, path in stacks:
         result.findings += crosslayer.check_stack(
-            path, stacks[env], environments[env], root / MIGRATIONS_DIR, _display(path)
+            path,
+            documents[str(path.resolve())],
+            environments[env],
+            root / MIGRATIONS_DIR,
+            _display(path),
         )
     return result
+
+
+def judge(
+    results: list[Result],
+    envs: list[str],
+    waivers: list[Loaded],
+    on: dt.date,
+    waivers_path: Path,
+) -> Scan:
+    """Apply ``waivers`` (as of ``on``) to checkov's ``results``: findings for failures, for
+    expired waivers and for waivers that match no failure of an environment in ``envs``."""
+    used: set[tuple[int, str]] = set()
+    judged: list[Result] = []
+    for result in results:
+        waiver = None
+        if not result.passed:
+            for index, item in enumerate(waivers):
+                if item.waiver.matches(result.check, result.environment, result.address):
+                    used.add((index, result.environment))
+                    waiver = item if item.waiver.expires >= on else None
+                    break
+        judged.append(replace(result, waiver=waiver))
+    scan = Scan(environments=envs, results=judged)
+    scan.findings += [_finding(r) for r in judged if not r.passed]
+    scan.findings += _waiver_findings(waivers, used, envs, on, waivers_path)
+    return scan
 
 
 def _finding(result: Result) -> Finding:
     message = f"{result.name}: {result.address}"
     if result.waiver:
         waiver = result.waiver.waiver
-        message += f"; waived until {waiver.expires} ({waiver.owner}): {waiver.reason}"
+        where = f"{WAIVERS_FILE}:{result.waiver.line}"
+        message += f"; waived until {waiver.expires} by {waiver.owner} ({where})"
     else:
         message += f"; not waived in {WAIVERS_FILE}"
     return Finding(
@@ -245,7 +280,7 @@ def _finding(result: Result) -> Finding:
 
 
 def _waiver_findings(
-    waivers: list[Loaded], used: set[tuple[int, str]], envs: list[str], date: Any, path: Path
+    waivers: list[Loaded], used: set[tuple[int, str]], envs: list[str], date: dt.date, path: Path
 ) -> list[Finding]:
     findings = []
     for index, item in enumerate(waivers):

@@ -17,6 +17,7 @@ from typing import Any
 import yaml  # type: ignore[import-untyped]
 
 from mapperdb.errors import ConfigError
+from mapperdb.report import RuleInfo, ToolInfo
 
 CHECKS_DIR = "policies/checkov"
 FIXTURES_DIR = "tests/policies/fixtures"
@@ -115,3 +116,20 @@ def load_checks(root: Path) -> list[Check]:
     if duplicates:
         raise ConfigError(f"duplicate check id(s) in {CHECKS_DIR}: {', '.join(duplicates)}")
     return sorted(checks, key=lambda check: check.id)
+
+
+def tool_info(root: Path, version: str) -> ToolInfo:
+    """``mapperdb policy`` as report.py's SARIF needs it: the custom and cross-layer rules."""
+    from mapperdb.policy.crosslayer import CHECKS as CROSS_LAYER
+
+    rules = {
+        c.id: RuleInfo(c.id, c.name, c.name, f"{c.why}\n\nFix: {c.fix}") for c in load_checks(root)
+    }
+    rules |= {rid: RuleInfo(rid, summary, summary) for rid, summary in CROSS_LAYER.items()}
+    rules["WAIVER-EXPIRED"] = RuleInfo(
+        "WAIVER-EXPIRED", "waiver-expired", "A waiver in policies/waivers.toml has expired"
+    )
+    rules["WAIVER-UNUSED"] = RuleInfo(
+        "WAIVER-UNUSED", "waiver-unused", "A waiver in policies/waivers.toml matches no failure"
+    )
+    return ToolInfo("mapperdb-policy (checkov)", version, None, rules)
