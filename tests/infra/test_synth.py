@@ -293,6 +293,9 @@ def test_every_parameter_is_applied_in_range_with_its_reason(
         assert values["shared_preload_libraries"].split(",") == list(platform.preload_libraries())
         assert values["cron.database_name"] == platform.CRON_DATABASE
         assert int(values["idle_in_transaction_session_timeout"]) > 0
+        for flag in ("log_checkpoints", "log_connections", "log_disconnections"):
+            assert values[flag] == "on"
+        assert values["connection_throttle.enable"] == "on"
         burstable_only_absent = {"pgbouncer.enabled", "pg_qs.query_capture_mode"}
         assert burstable_only_absent.isdisjoint(values) is sku.burstable
     if env == "prod":

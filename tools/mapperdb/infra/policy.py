@@ -47,7 +47,7 @@ def checkov_binary() -> Path:
     )
 
 
-def _offline_env() -> dict[str, str]:
+def offline_env() -> dict[str, str]:
     env = dict(os.environ)
     # No Prisma Cloud mapping download (BC_SKIP_MAPPING) and no PyPI update check at import
     # (CKV_SKIP_PACKAGE_UPDATE_CHECK; --skip-download covers guidelines): the gate runs offline.
@@ -80,7 +80,7 @@ def checkov_reports(
             command,
             capture_output=True,
             text=True,
-            env=_offline_env(),
+            env=offline_env(),
             timeout=CHECKOV_TIMEOUT_S,
             check=False,
         )
