@@ -106,6 +106,8 @@ WAIVERS_HEADER = """\
 
 Generated from `policies/waivers.toml`. A waived failure is reported as info; when the waiver
 expires, the failure fails the gate again, and a waiver that matches no failure fails it too.
+Waivers are applied to checkov's results, not passed to it as `--skip-check`: a skip is global
+to a check id (no environment, no resource) and cannot tell whether it suppressed anything.
 
 | check | environments | resources | owner | expires | reason |
 |---|---|---|---|---|---|
