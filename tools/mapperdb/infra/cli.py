@@ -9,8 +9,7 @@ import click
 from mapperdb import __version__
 from mapperdb.errors import FindingsError
 from mapperdb.findings import Severity, has_errors
-from mapperdb.infra.synth import repo_root
-from mapperdb.infra.synth import synth as run_synth
+from mapperdb.infra.policy import repo_root
 from mapperdb.report import FORMATS, render
 
 DEFAULT_OUTDIR = "cdktf.out"  # where ``cdktf synth`` writes too
@@ -24,6 +23,8 @@ def _envs(names: tuple[str, ...]) -> list[str] | None:
 @click.option("--env", "envs", multiple=True, help="Environment name; repeat; default all.")
 def synth(envs: tuple[str, ...]) -> None:
     """Synthesize the Terraform JSON of one or all environment stacks into cdktf.out/."""
+    from mapperdb.infra.synth import synth as run_synth
+
     root = repo_root()
     for name, path in run_synth(_envs(envs), root / DEFAULT_OUTDIR).items():
         click.echo(f"{name}: {path.relative_to(root)}")
@@ -59,6 +60,8 @@ def policy(from_dir: Path | None, envs: tuple[str, ...], fmt: str, report_fmt: s
 
     root = repo_root()
     if from_dir is None:
+        from mapperdb.infra.synth import synth as run_synth
+
         from_dir = root / DEFAULT_OUTDIR
         run_synth(_envs(envs), from_dir)
     result = scan(from_dir, _envs(envs), root=root)

@@ -16,15 +16,36 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mapperdb.errors import ConfigError, EnvironmentProblem
 from mapperdb.findings import Finding, Severity
-from mapperdb.infra.synth import STACK_FILE, STACKS_DIR, repo_root
-from mapperdb.policy.catalog import CHECKS_DIR
-from mapperdb.policy.waivers import WAIVERS_FILE, Loaded, load_waivers, today
+
+if TYPE_CHECKING:
+    from mapperdb.policy.waivers import Loaded
+
+# checkov starts before anything heavy is imported (the infra models cost ~1 s of CPU to import,
+# pydantic included), so this module imports only the standard library at load time; the
+# infra models, the waivers and the cross-layer checks load while checkov runs.
+CHECKS_DIR = "policies/checkov"
+WAIVERS_FILE = "policies/waivers.toml"
+STACKS_DIR = "stacks"  # as mapperdb.infra.synth writes them
+STACK_FILE = "cdk.tf.json"
 
 CHECKOV_TIMEOUT_S = 600
+
+
+def repo_root(start: Path | None = None) -> Path:
+    """The nearest directory holding cdktf.json and infra/environments (as synth.repo_root)."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "cdktf.json").is_file() and (candidate / "infra/environments").is_dir():
+            return candidate
+    raise ConfigError(
+        f"no cdktf.json with infra/environments/ in {here} or above; run from the repository"
+    )
+
+
 MIGRATIONS_DIR = "sql/migrations"
 ENVIRONMENTS_DIR = "infra/environments"
 
@@ -67,6 +88,41 @@ def checkov_command(paths: list[Path], checks: list[str] | None = None) -> list[
     return command
 
 
+def start_checkov(
+    paths: list[Path], checks: list[str] | None = None, *, quiet: bool = False
+) -> subprocess.Popen[str]:
+    """Start checkov over ``paths`` (see :func:`checkov_command`); read it with
+    :func:`finish_checkov`. ``quiet`` drops passed checks from the report."""
+    command = checkov_command(paths, checks) + (["--quiet"] if quiet else [])
+    return subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=offline_env(),
+    )
+
+
+def finish_checkov(process: subprocess.Popen[str]) -> list[dict[str, Any]]:
+    """checkov's JSON reports, once it exits; EnvironmentProblem if it did not run."""
+    try:
+        stdout, stderr = process.communicate(timeout=CHECKOV_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise EnvironmentProblem(
+            f"checkov ran longer than {CHECKOV_TIMEOUT_S} s; run it by hand to see where it waits"
+        ) from None
+    # checkov exits 1 when a check fails; anything else, or no JSON, means it did not run.
+    if process.returncode not in (0, 1) or not stdout.strip().startswith(("{", "[")):
+        tail = (stderr or stdout).strip().splitlines()[-1:] or ["no output"]
+        raise EnvironmentProblem(f"checkov failed (exit {process.returncode}): {tail[0]}")
+    data = json.loads(stdout)
+    reports = data if isinstance(data, list) else [data]
+    return [r for r in reports if isinstance(r, dict) and "results" in r]
+
+
 def checkov_reports(
     paths: list[Path], checks: list[str] | None = None, *, quiet: bool = False
 ) -> list[dict[str, Any]]:
@@ -74,27 +130,7 @@ def checkov_reports(
 
     ``checks`` limits the run to those ids (``--check``); ``quiet`` drops passed checks.
     """
-    command = checkov_command(paths, checks) + (["--quiet"] if quiet else [])
-    try:
-        done = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            env=offline_env(),
-            timeout=CHECKOV_TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise EnvironmentProblem(
-            f"checkov ran longer than {CHECKOV_TIMEOUT_S} s; run it by hand to see where it waits"
-        ) from None
-    # checkov exits 1 when a check fails; anything else, or no JSON, means it did not run.
-    if done.returncode not in (0, 1) or not done.stdout.strip().startswith(("{", "[")):
-        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise EnvironmentProblem(f"checkov failed (exit {done.returncode}): {tail[0]}")
-    data = json.loads(done.stdout)
-    reports = data if isinstance(data, list) else [data]
-    return [r for r in reports if isinstance(r, dict) and "results" in r]
+    return finish_checkov(start_checkov(paths, checks, quiet=quiet))
 
 
 @dataclass(frozen=True)
@@ -188,22 +224,40 @@ def scan_stacks(
 
     An environment may appear more than once (the mutation tests scan many copies of prod).
     """
-    from mapper_infra.config import load_environments
-    from mapperdb.policy import crosslayer
-
     root = root or repo_root()
-    environments = {e.name: e for e in load_environments(root / ENVIRONMENTS_DIR)}
-    unknown = sorted({env for env, _ in stacks if env not in environments})
-    if unknown:
-        raise ConfigError(
-            f"no infra/environments file for stack(s) {', '.join(unknown)}; pass --env"
-        )
-    waivers_path = waivers_file or root / WAIVERS_FILE
-    waivers = load_waivers(waivers_path, list(environments))
+    checkov = start_checkov([path for _, path in stacks])
+    try:
+        from mapper_infra.config import load_environments
+        from mapperdb.policy import crosslayer
+        from mapperdb.policy.waivers import load_waivers, today
+
+        environments = {e.name: e for e in load_environments(root / ENVIRONMENTS_DIR)}
+        unknown = sorted({env for env, _ in stacks if env not in environments})
+        if unknown:
+            raise ConfigError(
+                f"no infra/environments file for stack(s) {', '.join(unknown)}; pass --env"
+            )
+        waivers_path = waivers_file or root / WAIVERS_FILE
+        waivers = load_waivers(waivers_path, list(environments))
+        documents = {str(p.resolve()): json.loads(p.read_text("utf-8")) for _, p in stacks}
+        cross_layer = [
+            finding
+            for env, path in stacks
+            for finding in crosslayer.check_stack(
+                path,
+                documents[str(path.resolve())],
+                environments[env],
+                root / MIGRATIONS_DIR,
+                _display(path),
+            )
+        ]
+    except BaseException:
+        checkov.kill()
+        checkov.communicate()
+        raise
     by_abs = {str(path.resolve()): (env, path) for env, path in stacks}
-    documents = {str(path.resolve()): json.loads(path.read_text("utf-8")) for _, path in stacks}
     results: list[Result] = []
-    for report in checkov_reports([path for _, path in stacks]):
+    for report in finish_checkov(checkov):
         for key in ("passed_checks", "failed_checks"):
             for record in report["results"].get(key, []):
                 absolute = str(Path(record["file_abs_path"]).resolve())
@@ -223,14 +277,7 @@ def scan_stacks(
                 )
     envs = list(dict.fromkeys(env for env, _ in stacks))
     result = judge(results, envs, waivers, on or today(), waivers_path)
-    for env, path in stacks:
-        result.findings += crosslayer.check_stack(
-            path,
-            documents[str(path.resolve())],
-            environments[env],
-            root / MIGRATIONS_DIR,
-            _display(path),
-        )
+    result.findings += cross_layer
     return result
 
 

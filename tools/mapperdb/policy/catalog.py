@@ -17,9 +17,9 @@ from typing import Any
 import yaml  # type: ignore[import-untyped]
 
 from mapperdb.errors import ConfigError
+from mapperdb.infra.policy import CHECKS_DIR
 from mapperdb.report import RuleInfo, ToolInfo
 
-CHECKS_DIR = "policies/checkov"
 FIXTURES_DIR = "tests/policies/fixtures"
 ID_PATTERN = re.compile(r"^CKV_LM_(\d{3})$")
 FILE_PATTERN = re.compile(r"^ckv_lm_(\d{3})_[a-z0-9_]+\.(py|yaml)$")

@@ -130,9 +130,10 @@ def _cell(text: str) -> str:
 
 
 def render(root: Path) -> str:
+    from mapperdb.infra.policy import WAIVERS_FILE
     from mapperdb.policy.compliance import load_controls
     from mapperdb.policy.crosslayer import CHECKS as CROSS_LAYER
-    from mapperdb.policy.waivers import WAIVERS_FILE, load_waivers
+    from mapperdb.policy.waivers import load_waivers
 
     checks = load_checks(root)
     where = "\n".join(f"| {' | '.join(row)} |" for row in WHERE)

@@ -21,7 +21,6 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from mapperdb.errors import ConfigError
 
-WAIVERS_FILE = "policies/waivers.toml"
 ALL_ENVIRONMENTS = "*"
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
