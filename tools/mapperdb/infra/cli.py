@@ -56,7 +56,7 @@ def policy(from_dir: Path | None, envs: tuple[str, ...], fmt: str, report_fmt: s
     then go to stderr as text. docs/policies.md describes the checks, waivers and controls.
     """
     from mapperdb.infra.policy import scan
-    from mapperdb.policy.catalog import tool_info
+    from mapperdb.policy.catalog import load_checks, tool_info
 
     root = repo_root()
     if from_dir is None:
@@ -73,7 +73,8 @@ def policy(from_dir: Path | None, envs: tuple[str, ...], fmt: str, report_fmt: s
 
         controls = compliance.load_controls(root)
         lint_findings = lint([root / "sql/migrations"]).findings
-        statuses = compliance.report(controls, result, lint_findings)
+        serving = {check.id: check.controls for check in load_checks(root)}
+        statuses = compliance.report(controls, result, lint_findings, serving)
         render_report = compliance.to_json if report_fmt == "json" else compliance.to_markdown
         click.echo(render_report(statuses), nl=False)
         errors = [f for f in findings if f.severity is Severity.ERROR]

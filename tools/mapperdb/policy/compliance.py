@@ -1,7 +1,8 @@
 """``policies/compliance/``: controls mapped to evidence, and the per-environment report.
 
 Each ``*.toml`` there holds a ``framework`` and ``[[control]]`` entries with ``id``, ``title``
-and evidence: ``checks`` (checkov ids, stock or custom, and cross-layer ``LMX*`` ids),
+and evidence: ``checks`` (checkov ids, stock or custom, and cross-layer ``LMX*`` ids; a
+custom check also counts for every control its own ``CONTROLS`` names),
 ``sql_rules`` (``mapperdb lint`` rule ids) and ``tests`` (``path::function``). A control's status
 per environment comes from the checks and SQL rules (tests are listed, run by pytest):
 
@@ -165,8 +166,18 @@ def _combine(evidence: list[Evidence]) -> str:
     return "pass"
 
 
+def evidence_checks(control: Control, serving: dict[str, tuple[str, ...]]) -> list[str]:
+    """The control's checks: those its file lists, then the custom checks whose CONTROLS name
+    it (``serving``: check id -> its CONTROLS), so a new check needs no edit here."""
+    named = [check for check, controls in sorted(serving.items()) if control.id in controls]
+    return list(dict.fromkeys([*control.checks, *named]))
+
+
 def report(
-    controls: list[Mapped], scan: Scan, lint_findings: list[Finding]
+    controls: list[Mapped],
+    scan: Scan,
+    lint_findings: list[Finding],
+    serving: dict[str, tuple[str, ...]] | None = None,
 ) -> dict[str, list[ControlStatus]]:
     """env -> each control's status with its evidence."""
     out: dict[str, list[ControlStatus]] = {}
@@ -174,7 +185,8 @@ def report(
         rows = []
         for mapped in controls:
             c = mapped.control
-            evidence = [_check_evidence(check, env, scan) for check in c.checks]
+            checks = evidence_checks(c, serving or {})
+            evidence = [_check_evidence(check, env, scan) for check in checks]
             evidence += [_rule_evidence(rule, lint_findings) for rule in c.sql_rules]
             evidence += [Evidence("test", test, "listed") for test in c.tests]
             rows.append(

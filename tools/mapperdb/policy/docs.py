@@ -115,7 +115,8 @@ to a check id (no environment, no resource) and cannot tell whether it suppresse
 CONTROLS_HEADER = """\
 ## Controls and their evidence
 
-Generated from `policies/compliance/`. `mapperdb policy --report markdown|json` gives each
+Generated from `policies/compliance/` and the checks' own `CONTROLS` (a check counts for every
+control it names). `mapperdb policy --report markdown|json` gives each
 control's status per environment: pass, fail, waived (with reason and expiry) or not covered;
 a control whose evidence gives no result is not covered, never passing. Tests are listed as
 evidence and run by pytest.
@@ -131,7 +132,7 @@ def _cell(text: str) -> str:
 
 def render(root: Path) -> str:
     from mapperdb.infra.policy import WAIVERS_FILE
-    from mapperdb.policy.compliance import load_controls
+    from mapperdb.policy.compliance import evidence_checks, load_controls
     from mapperdb.policy.crosslayer import CHECKS as CROSS_LAYER
     from mapperdb.policy.waivers import load_waivers
 
@@ -152,10 +153,12 @@ def render(root: Path) -> str:
         )
     lines.append("")
     lines += CONTROLS_HEADER.splitlines()
+    serving = {check.id: check.controls for check in checks}
     for mapped in load_controls(root):
         c = mapped.control
+        evidence = evidence_checks(c, serving)
         lines.append(
-            f"| {c.id} | {mapped.framework} | {_cell(c.title)} | {', '.join(c.checks) or '-'} "
+            f"| {c.id} | {mapped.framework} | {_cell(c.title)} | {', '.join(evidence) or '-'} "
             f"| {', '.join(c.sql_rules) or '-'} | {'<br>'.join(c.tests) or '-'} |"
         )
     lines += ["", "## Check reference", ""]
