@@ -199,6 +199,9 @@ class Server(Strict):
     maintenance_window: MaintenanceWindow
     entra_admin: EntraAdmin
     parameters: dict[str, str] = Field(default_factory=dict)
+    # Server connections the environment's pools (app pools, PgBouncer) open at most;
+    # `mapperdb policy` checks max_connections covers them (LMX005).
+    pooled_connections: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _tier_fits_storage(self) -> Server:

@@ -39,7 +39,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "policy": (
         "mapperdb.infra.cli",
         "policy",
-        "Run checkov's checks over the synthesized stacks, offline.",
+        "checkov, waivers and SQL-vs-infra checks over synthesized stacks, offline.",
     ),
     "check": (
         "mapperdb.gate",

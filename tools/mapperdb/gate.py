@@ -157,16 +157,17 @@ def synth_stage(ctx: GateContext) -> StageResult:
 
 
 def policy_stage(ctx: GateContext) -> StageResult:
-    """checkov's built-in checks, offline; failures not explained in docs/infra.md fail."""
-    from mapperdb.infra.policy import run_checkov
+    """checkov (stock and policies/checkov), waivers, cross-layer checks; offline."""
+    from mapperdb.infra.policy import evaluate
 
-    findings = run_checkov(list(ctx.stacks.values()), ctx.repo / "docs" / "infra.md")
+    stacks_dir = next(iter(ctx.stacks.values())).parents[2]  # <dir>/stacks/<env>/cdk.tf.json
+    findings = evaluate(stacks_dir, list(ctx.stacks))
     findings = [replace(f, file=ctx.relative(f.file)) for f in findings]
     accepted = sum(f.severity is not Severity.ERROR for f in findings)
     return StageResult(
         "policy",
-        f"checkov over {len(ctx.stacks)} stacks: {len(findings) - accepted} unexplained"
-        f" failure(s), {accepted} accepted in docs/infra.md",
+        f"checkov over {len(ctx.stacks)} stacks: {len(findings) - accepted} error(s),"
+        f" {accepted} waived in policies/waivers.toml",
         findings,
     )
 

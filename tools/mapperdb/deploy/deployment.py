@@ -34,10 +34,12 @@ ENDPOINT_OUTPUTS = {"read_write_endpoint": False, "read_only_endpoint": True}
 
 
 def policy_findings(stack_file: Path) -> list[Finding]:
-    """The one call into the policy gate over a synthesized stack (``cdk.tf.json``)."""
-    from mapperdb.infra.policy import run_checkov
+    """The policy gate (checkov with this repo's checks and waivers, cross-layer checks) over
+    one synthesized stack, ``<out>/stacks/<env>/cdk.tf.json``: what ``mapperdb policy --from``
+    and the PR gate run."""
+    from mapperdb.infra.policy import evaluate
 
-    return run_checkov([stack_file])
+    return evaluate(stack_file.parent.parent, [stack_file.parent.name])
 
 
 def summary_paths(plan_file: Path) -> tuple[Path, Path]:
