@@ -331,8 +331,9 @@ class Cache(Strict):
 
     sku_name: Literal["Standard", "Premium"]
     capacity: int = Field(ge=0, le=6)
-    # alias -> Entra object id of each application identity allowed to read and write keys
-    app_identities: dict[str, Uuid] = Field(min_length=1)
+    # The service's managed identity always gets access; these are other identities (alias ->
+    # Entra object id) allowed to read and write keys, e.g. a job's.
+    app_identities: dict[str, Uuid] = Field(default_factory=dict)
 
     @property
     def family(self) -> str:

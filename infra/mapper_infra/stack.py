@@ -107,15 +107,6 @@ class DatabaseStack(TerraformStack):
                 },
             ),
         )
-        AppCache(
-            self,
-            "cache",
-            site,
-            env.cache,
-            CacheWiring(
-                env.cache_name, networks["primary"].endpoint_subnet.id, dns.zones["redis"].id
-            ),
-        )
         Dashboards(
             self,
             "dashboards",
@@ -189,11 +180,24 @@ class DatabaseStack(TerraformStack):
         # encrypt per-tenant fields. Ids and names only; nothing secret.
         application = keys["primary"].application
         assert application is not None  # the primary region always holds it
+        cache = AppCache(
+            self,
+            "cache",
+            site,
+            env.cache,
+            CacheWiring(
+                env.cache_name,
+                networks["primary"].endpoint_subnet.id,
+                dns.zones["redis"].id,
+                app_principal_id=application.identity.principal_id,
+            ),
+        )
         outputs = {
             "server_fqdn": primary.fqdn,
             "key_vault_uri": keys["primary"].vault.vault_uri,
             "app_identity_client_id": application.identity.client_id,
             "tenant_kek_id": application.key.versionless_id,
+            "redis_hostname": cache.hostname,
         }
         for name, value in outputs.items():
             TerraformOutput(self, name, value=value)

@@ -27,12 +27,12 @@ def test_cache_construct_synthesizes_private_passwordless_redis() -> None:
         config.Cache(
             sku_name="Premium",
             capacity=1,
-            app_identities={"llama-mapper": "00000000-0000-4000-8000-000000000001"},
         ),
         CacheWiring(
             name="lmdb-test-cache",
             endpoint_subnet_id="/subscriptions/s/resourceGroups/rg/providers/x/subnets/endpoints",
             dns_zone_id=f"/subscriptions/s/resourceGroups/rg/providers/x/privateDnsZones/{DNS_ZONE}",
+            app_principal_id="00000000-0000-4000-8000-000000000001",
         ),
     )
     resources: dict[str, Any] = json.loads(Testing.synth(stack))["resource"]

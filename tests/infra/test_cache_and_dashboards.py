@@ -42,7 +42,16 @@ def test_every_environment_has_a_private_passwordless_cache(
             a["object_id"]
             for a in resources(stack, "redis_cache_access_policy_assignment").values()
         }
-        assert granted == set(env.cache.app_identities.values())
+        # The service's own managed identity (the app_identity_client_id output's), not a guess.
+        [app] = [
+            k
+            for k, v in resources(stack, "user_assigned_identity").items()
+            if v["name"].endswith("-app-id")
+        ]
+        assert granted == {ref("user_assigned_identity", app, "principal_id")}
+        assert stack["output"]["redis_hostname"]["value"] == ref("redis_cache", key, "hostname")
+        if env.cache.sku_name == "Premium":
+            assert redis["replicas_per_primary"] == 2 and len(redis["zones"]) == 3
 
 
 def test_every_environment_has_private_grafana_with_entra_roles(

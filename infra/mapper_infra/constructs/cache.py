@@ -39,6 +39,7 @@ class CacheWiring:
     name: str  # globally unique: <name>.redis.cache.windows.net
     endpoint_subnet_id: str
     dns_zone_id: str  # the privatelink.redis.cache.windows.net zone
+    app_principal_id: str  # the service's managed identity (its principal, not client, id)
 
 
 class AppCache(Construct):
@@ -62,8 +63,10 @@ class AppCache(Construct):
             sku_name=cache.sku_name,
             family=cache.family,
             capacity=cache.capacity,
-            # Zone redundancy is a Premium feature.
+            # Zone redundancy is a Premium feature, and Azure refuses more zones than nodes: a
+            # primary and two replicas, one per zone.
             zones=["1", "2", "3"] if cache.sku_name == "Premium" else None,
+            replicas_per_primary=2 if cache.sku_name == "Premium" else None,
             redis_version="6",
             minimum_tls_version="1.2",
             non_ssl_port_enabled=False,
@@ -98,7 +101,9 @@ class AppCache(Construct):
                 object_id=object_id,
                 object_id_alias=alias,
             )
-            for alias, object_id in sorted(cache.app_identities.items())
+            for alias, object_id in sorted(
+                {"service": wiring.app_principal_id, **cache.app_identities}.items()
+            )
         ]
 
     @property
