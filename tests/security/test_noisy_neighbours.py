@@ -236,3 +236,28 @@ def test_app_deletes_through_the_audited_functions_only(two_tenants: Speaker) ->
         ).fetchone()
         assert cur.execute("select count(*) from mapper.verify_audit_chain()").fetchone() == (0,)
     assert link == ("delete", "model_metrics", 2, "app_user")
+
+
+def test_a_login_lifting_its_own_limits_is_reported(speak: Speaker) -> None:
+    """A login may `alter role <itself> set statement_timeout = 0` (PostgreSQL cannot forbid
+    it); the alert hook names it."""
+    login = "self_lifting_app"
+    with speak.admin() as conn:
+        conn.autocommit = True
+        conn.execute(f"create role {login} login in role mapper_app")
+    try:
+        with psycopg.connect(speak.db.conninfo(login), autocommit=True) as conn:
+            conn.execute(
+                f"alter role {login} in database {speak.db.name} set statement_timeout = 0"
+            )
+        with speak.admin() as conn:
+            conn.execute("set local role mapper_maintainer")
+            found = conn.execute(
+                "select source, target, detail from mapper.maintenance_problems()"
+                " where source = 'role_setting'"
+            ).fetchall()
+        assert found == [("role_setting", login, "statement_timeout=0")]
+    finally:
+        with speak.admin() as conn:
+            conn.autocommit = True
+            conn.execute(f"drop role {login}")
