@@ -11,6 +11,7 @@ import psycopg
 from mapperdb.analyze.model import Thresholds
 from mapperdb.analyze.run import analyze
 from mapperdb.db import Connector
+from mapperdb.findings import Severity
 from mapperdb.migrate.runner import Runner
 from mapperdb.pg.ephemeral import EphemeralPostgres
 from mapperdb.platform import CRON_DATABASE
@@ -61,6 +62,7 @@ def test_a_retention_purge_that_never_succeeded_is_overdue() -> None:
             [found] = by_rule(analyze(conn), "AN014")
             assert found.file == "cron job mapper_purge_expired"
             assert "never" in found.extra["evidence"]
+            assert found.severity is Severity.INFO  # a new database: said, not raised
         # A recorded success inside the window silences it (pg_cron's own table: its worker
         # writes it, as the superuser).
         with psycopg.connect(pg.superuser_conninfo(CRON_DATABASE), autocommit=True) as su:

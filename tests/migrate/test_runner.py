@@ -501,3 +501,18 @@ def test_an_unknown_role_directive_value_is_one_line(tmp_path: Path) -> None:
 
     _, problems = parse_directives("-- mapperdb:role Mapper Owner;\nselect 1;\n")
     assert len(problems) == 1 and "role needs one role name" in problems[0].message
+
+
+def test_a_file_that_is_not_the_owner_is_told_how_to_be(empty_db: Database, tmp_path: Path) -> None:
+    with psycopg.connect(empty_db.superuser_conninfo, autocommit=True) as conn:
+        conn.execute("create table public.not_mine (a int)")
+    (tmp_path / "0001_alter.up.sql").write_text(
+        "-- Alters a table the admin does not own.\nalter table public.not_mine add column b int;\n"
+    )
+    (tmp_path / "0001_alter.down.sql").write_text(
+        "-- Reverses 0001.\nalter table public.not_mine drop column b;\n"
+    )
+    with pytest.raises(MigrationFailed) as failure:
+        Runner(Connector(empty_db.admin_conninfo), tmp_path).up()
+    assert "must be owner" in failure.value.message
+    assert "-- mapperdb:role mapper_owner" in failure.value.message

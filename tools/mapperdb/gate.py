@@ -247,7 +247,7 @@ def tool_info() -> ToolInfo:
 )
 @click.option(
     "--repo",
-    type=click.Path(path_type=Path, file_okay=False),
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
     default=Path("."),
     show_default=True,
     help="Repository root.",

@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import uuid
 from pathlib import Path
 
 import click
+import psycopg
+from psycopg_pool import PoolTimeout
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mapperdb.client.database import Database
 from mapperdb.client.envelope import Envelope
 from mapperdb.client.kek import KekProvider, KeyVaultKeks, LocalKeks
-from mapperdb.db import default_credential, resolve_conninfo, wants_entra_token
+from mapperdb.db import (
+    default_credential,
+    describe,
+    first_line,
+    resolve_conninfo,
+    wants_entra_token,
+)
+from mapperdb.errors import EnvironmentProblem
 from mapperdb.keys import rotate as rotation
 
 LOCAL_KEYS_ENV = "MAPPERDB_LOCAL_KEYS"
@@ -70,28 +80,41 @@ def rotate(
     conninfo = resolve_conninfo(dsn)
     credential = default_credential() if wants_entra_token(conninfo) else None
     envelope = Envelope(_keks(local_keys))
-    with Database(conninfo, pool_min=0, pool_max=1, credential=credential) as db:
-        kek, rewrapped, current = rotation.rewrap(db, envelope, tenant_id)
-        version, count = None, 0
-        if reencrypt:
-            console = Console(stderr=True)
-            with Progress(
-                TextColumn("re-encrypting"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-                disable=not console.is_terminal and not os.environ.get("MAPPERDB_PROGRESS"),
-            ) as progress:
-                task = progress.add_task("records", total=None)
-                version, count = rotation.reencrypt(
-                    db,
-                    envelope,
-                    tenant_id,
-                    batch_size=batch_size,
-                    on_total=lambda n: progress.update(task, total=n),
-                    on_batch=lambda n: progress.advance(task, n),
-                )
+    # The pool's own retry log lines are noise in a command: its failure is said once, below.
+    logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
+    try:
+        with Database(conninfo, pool_min=0, pool_max=1, credential=credential) as db:
+            kek, rewrapped, current = rotation.rewrap(db, envelope, tenant_id)
+            version, count = None, 0
+            if reencrypt:
+                console = Console(stderr=True)
+                with Progress(
+                    TextColumn("re-encrypting"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    console=console,
+                    disable=not console.is_terminal and not os.environ.get("MAPPERDB_PROGRESS"),
+                ) as progress:
+                    task = progress.add_task("records", total=None)
+                    version, count = rotation.reencrypt(
+                        db,
+                        envelope,
+                        tenant_id,
+                        batch_size=batch_size,
+                        on_total=lambda n: progress.update(task, total=n),
+                        on_batch=lambda n: progress.advance(task, n),
+                    )
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise EnvironmentProblem(
+            f"{describe(conninfo)} may not rotate keys ({first_line(exc)}); "
+            "connect as a login that is a member of mapper_app"
+        ) from None
+    except (psycopg.OperationalError, PoolTimeout) as exc:
+        raise EnvironmentProblem(
+            f"cannot connect to {describe(conninfo)}: {first_line(exc)}; "
+            "check --dsn, DATABASE_URL or the PG* variables"
+        ) from None
     result = rotation.RotationResult(str(tenant_id), kek, rewrapped, current, version, count)
     if fmt == "json":
         click.echo(json.dumps(result.as_dict(), sort_keys=True))

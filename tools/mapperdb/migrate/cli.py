@@ -16,6 +16,7 @@ from rich.table import Table
 
 from mapperdb.db import Connector, resolve_conninfo
 from mapperdb.errors import EXIT_FINDINGS, MapperdbError
+from mapperdb.migrate.files import DURATION_RE
 from mapperdb.migrate.runner import DriftError, Event, Runner, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -88,6 +89,13 @@ def common_options(func: F) -> F:
     )
 
 
+def _duration(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A PostgreSQL duration (500ms, 5s, 15min, 1h), checked before anything connects."""
+    if not DURATION_RE.match(value.strip()):
+        raise click.BadParameter(f"{value!r} is not a duration like 500ms, 5s, 15min or 1h")
+    return value.strip()
+
+
 def run_options(func: F) -> F:
     """How to behave while changing the database: up and down only."""
     return _apply(
@@ -104,12 +112,14 @@ def run_options(func: F) -> F:
                 "--lock-timeout",
                 default="5s",
                 show_default=True,
+                callback=_duration,
                 help="lock_timeout per migration (a file's header directive wins).",
             ),
             click.option(
                 "--statement-timeout",
                 default="15min",
                 show_default=True,
+                callback=_duration,
                 help="statement_timeout per migration (a file's header directive wins).",
             ),
             click.option(

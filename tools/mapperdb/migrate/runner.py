@@ -557,9 +557,15 @@ class Runner:
             )
         else:
             state = "statements before it ran; the migration stays applied"
+        hint = ""
+        if sqlstate == "42501" and "must be owner" in first_line(exc):
+            hint = (
+                "; act as the objects' owner: `set local role mapper_owner` in a transactional "
+                "file, `-- mapperdb:role mapper_owner` in the header of a no-transaction one"
+            )
         return MigrationFailed(
             f"{where}: {what} failed{after}: {first_line(exc)}"
-            f"{f' (SQLSTATE {sqlstate})' if sqlstate else ''}; {state}",
+            f"{f' (SQLSTATE {sqlstate})' if sqlstate else ''}{hint}; {state}",
             path=script.path,
             line=line,
         )
