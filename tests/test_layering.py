@@ -36,8 +36,10 @@ CORE = (
 CORE_MUST_NOT_REACH = ("mapper_infra", "mapperdb.infra", "mapperdb.gate", "mapperdb.cli", *CDKTF)
 # What the infra code may import from mapperdb: the platform data and the error types.
 INFRA_MAY_IMPORT = ("mapperdb.platform", "mapperdb.errors")
-# Who may import the infra code: the synth driver (and the cdktf entry point, infra/main.py).
-INFRA_IMPORTERS = ("mapperdb.infra", "mapper_infra")
+# Who may import the infra code: the synth driver (and the cdktf entry point, infra/main.py),
+# and the policy layer, which checks the infra against the SQL (the environment model's types
+# only: at run time the synth driver hands it the environments).
+INFRA_IMPORTERS = ("mapperdb.infra", "mapperdb.policy", "mapper_infra")
 
 
 def under(name: str, prefixes: tuple[str, ...]) -> bool:

@@ -178,7 +178,8 @@ def test_network_is_private(env: str, stacks: dict[str, dict[str, Any]]) -> None
         assert server["private_dns_zone_id"].startswith("${azurerm_private_dns_zone.")
     endpoints = resources(stack, "private_endpoint")
     targets = {e["private_service_connection"]["subresource_names"][0] for e in endpoints.values()}
-    assert targets == {"vault", "blob"}
+    # Key Vaults, the archive's blobs, the service's Redis and Managed Grafana: nothing public.
+    assert targets == {"vault", "blob", "redisCache", "grafana"}
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -382,6 +383,7 @@ def test_outputs_give_the_app_what_it_needs_and_nothing_secret(
         "key_vault_uri",
         "app_identity_client_id",
         "tenant_kek_id",
+        "redis_hostname",
     }
     assert outputs["tenant_kek_id"]["value"].startswith(
         "${azurerm_key_vault_key.keys-primary_app-key"

@@ -155,7 +155,7 @@ def deploy(
         raise ConfigError("--validate-only and --dry-run exclude each other; choose one")
     if validate_only and (plan_file or allowed):
         raise ConfigError("--validate-only takes neither --plan nor --allow-replace")
-    from mapperdb.infra.synth import repo_root
+    from mapperdb.repo import repo_root
 
     root = repo_root()
     steps = Steps()

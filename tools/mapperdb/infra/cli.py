@@ -9,7 +9,7 @@ import click
 from mapperdb import __version__
 from mapperdb.errors import FindingsError
 from mapperdb.findings import Severity, has_errors
-from mapperdb.infra.policy import repo_root
+from mapperdb.repo import repo_root
 from mapperdb.report import FORMATS, render
 
 DEFAULT_OUTDIR = "cdktf.out"  # where ``cdktf synth`` writes too

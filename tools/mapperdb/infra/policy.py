@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from mapperdb.errors import ConfigError, EnvironmentProblem
 from mapperdb.findings import Finding, Severity
+from mapperdb.repo import repo_root
 
 if TYPE_CHECKING:
     from mapperdb.policy.waivers import Loaded
@@ -33,17 +34,6 @@ STACKS_DIR = "stacks"  # as mapperdb.infra.synth writes them
 STACK_FILE = "cdk.tf.json"
 
 CHECKOV_TIMEOUT_S = 600
-
-
-def repo_root(start: Path | None = None) -> Path:
-    """The nearest directory holding cdktf.json and infra/environments (as synth.repo_root)."""
-    here = (start or Path.cwd()).resolve()
-    for candidate in (here, *here.parents):
-        if (candidate / "cdktf.json").is_file() and (candidate / "infra/environments").is_dir():
-            return candidate
-    raise ConfigError(
-        f"no cdktf.json with infra/environments/ in {here} or above; run from the repository"
-    )
 
 
 MIGRATIONS_DIR = "sql/migrations"

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from mapper_infra.config import Environment, load_environments
 from mapperdb.errors import ConfigError, EnvironmentProblem
+from mapperdb.repo import repo_root
 from mapperdb.stage_inputs import SYNTH_INPUTS, digest
 
 STACKS_DIR = "stacks"
@@ -52,17 +53,6 @@ class Synthesis:
         if self.key is None:
             return "synthesized (cache off)"
         return f"from the synth cache ({self.key[:12]})" if self.cache_hit else "synthesized"
-
-
-def repo_root(start: Path | None = None) -> Path:
-    """The nearest directory holding cdktf.json and infra/environments, from ``start`` upwards."""
-    here = (start or Path.cwd()).resolve()
-    for candidate in (here, *here.parents):
-        if (candidate / "cdktf.json").is_file() and (candidate / "infra/environments").is_dir():
-            return candidate
-    raise ConfigError(
-        f"no cdktf.json with infra/environments/ in {here} or above; run from the repository"
-    )
 
 
 def cache_root() -> Path | None:

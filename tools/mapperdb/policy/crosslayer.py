@@ -15,11 +15,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mapper_infra.config import Environment
 from mapperdb import platform
 from mapperdb.findings import Finding, Severity
+
+if TYPE_CHECKING:  # the environment model comes from the caller (mapperdb.infra.policy)
+    from mapper_infra.config import Environment
 
 # Azure Database for PostgreSQL flexible server keeps this many connections of max_connections
 # for replication and monitoring; clients get the rest.

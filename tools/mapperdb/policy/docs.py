@@ -8,8 +8,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from mapperdb.infra.synth import repo_root
 from mapperdb.policy.catalog import Check, load_checks
+from mapperdb.repo import repo_root
 
 DOC = "docs/policies.md"
 WHERE = [
