@@ -38,6 +38,17 @@ where d.datname = current_database() and s.toplevel
 order by s.total_exec_time desc
 """
 RANGE_OPS = frozenset({"<", ">", "<=", ">="})
+# pg_stat_statements replaces the constant of a typed literal (interval '7 days') by a parameter,
+# leaving "interval $3", which neither PREPARE nor the parser accepts; a cast means the same.
+TYPED_LITERAL = re.compile(
+    r"\b(interval|date|time|timestamp|timestamptz|numeric|uuid|json|jsonb|text)\s+\$(\d+)",
+    re.IGNORECASE,
+)
+
+
+def plannable(query: str) -> str:
+    """The normalized statement as PREPARE and the parser accept it (typed literals as casts)."""
+    return TYPED_LITERAL.sub(r"$\2::\1", query)
 
 
 @dataclass(frozen=True)
@@ -176,7 +187,7 @@ def candidates(query: str, ctx: Context) -> dict[str, list[tuple[str, ...]]]:
     """Per table, the column lists worth trying: equality columns first (tenant_id leading when
     the table has it: row-level security adds that equality), then one range column."""
     try:
-        tree = pglast.parse_sql(query)
+        tree = pglast.parse_sql(plannable(query))
     except pglast.parser.ParseError:
         return {}
     if len(tree) != 1 or not isinstance(
@@ -243,6 +254,7 @@ def leaves(ctx: Context, table: str) -> list[str]:
 def generic_cost(ctx: Context, query: str) -> float | None:
     """The estimated total cost of the statement's generic plan (parameters unknown), or None
     when it cannot be planned here (types not inferable, no privilege)."""
+    query = plannable(query)
     params = max((int(n) for n in re.findall(r"\$(\d+)", query)), default=0)
     conn = ctx.conn
     # PREPARE outlives a rolled-back transaction: drop a leftover of an earlier failure first.
