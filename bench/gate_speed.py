@@ -31,12 +31,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MAPPERDB = [sys.executable, "-m", "mapperdb"]
 UP = """-- mapperdb:no-transaction
+-- mapperdb:role mapper_owner
 -- Operators list the tenants in a status (suspended, offboarding) from the admin console; an index
 -- keeps that a short range scan. Built concurrently, so tenant writes never wait for it.
 create index concurrently if not exists tenant_configs_status_ix
     on mapper.tenant_configs (status);
 """
 DOWN = """-- mapperdb:no-transaction
+-- mapperdb:role mapper_owner
 -- Reverses the up: the index on tenant_configs (status), dropped without blocking writes.
 drop index concurrently if exists mapper.tenant_configs_status_ix;
 """
