@@ -101,6 +101,8 @@ def replace_block(text: str, diagram: str) -> str:
 def erd(dsn: str | None, schema: str, target: Path | None) -> None:
     """Print a Mermaid ER diagram of the live catalog (or write it into a Markdown file)."""
     with Connector(resolve_conninfo(dsn)).connect() as conn:
+        if conn.execute("select to_regnamespace(%s)", (schema,)).fetchone() == (None,):
+            raise ConfigError(f"--schema {schema}: no such schema in this database")
         diagram = mermaid_erd(conn, schema)
     if target is None:
         click.echo(diagram, nl=False)
