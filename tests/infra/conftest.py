@@ -1,4 +1,5 @@
-"""Every environment is synthesized once per test session (one azurerm import, ~40 s)."""
+"""Every environment is synthesized once per test session (one azurerm import), or found in
+the synth cache."""
 
 from __future__ import annotations
 

@@ -33,15 +33,15 @@ def test_every_environment_has_a_private_passwordless_cache(
         assert redis["redis_configuration"]["active_directory_authentication_enabled"] is True
         assert redis["sku_name"] == env.cache.sku_name
         endpoint = _endpoint_for(stack, "redis_cache", key)
+        assert endpoint["private_service_connection"]["subresource_names"] == ["redisCache"]
         zone = endpoint["private_dns_zone_group"]["private_dns_zone_ids"][0]
         assert "privatelink.redis.cache.windows.net" in str(
             [z["name"] for z in resources(stack, "private_dns_zone").values()]
         )
         assert zone.startswith("${azurerm_private_dns_zone.")
-        granted = {
-            a["object_id"]
-            for a in resources(stack, "redis_cache_access_policy_assignment").values()
-        }
+        assignments = resources(stack, "redis_cache_access_policy_assignment").values()
+        assert {a["access_policy_name"] for a in assignments} == {"Data Contributor"}
+        granted = {a["object_id"] for a in assignments}
         # The service's own managed identity (the app_identity_client_id output's), not a guess.
         [app] = [
             k

@@ -1,6 +1,8 @@
 """Synthesize the CDKTF stacks of one or all environments, in one process, through a cache.
 
-The azurerm bindings cost ~10 s and ~1 GB to import, so every environment goes into one App;
+The azurerm bindings are the heavy part of a synthesis (~5 s of CPU and ~1 GB with Node.js, through
+mapper_infra.bindings; ~50 s when the package imports all its submodules), so every environment
+goes into one App;
 environment files are validated before that import, so a bad file fails in a second.
 
 A synthesized stack is a function of its inputs: the infra code, the environment files, the
@@ -111,7 +113,7 @@ def _synthesize(environments: list[Environment], outdir: Path, node: str) -> Non
     # jsii prints a banner on every run when Node is past its end of life (Node 20 here); the
     # final CDKTF release works with it, so the banner is noise in a gate's output.
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", node.partition(".")[0])
-    # Imported here, after the environment files passed: this import is the ~10 s, ~1 GB part.
+    # Imported here, after the environment files passed: this import is the heavy part.
     from mapper_infra.app import build_app
 
     build_app(environments, outdir).synth()
