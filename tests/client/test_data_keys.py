@@ -29,6 +29,7 @@ CASES = [
     ("wrap_algorithm", "RSA1_5", "tenant_data_keys_wrap_algorithm_check"),
     ("kek_key_id", "https://evil.example.com/keys/k/00", "tenant_data_keys_kek_key_id_check"),
     ("kek_key_id", KEK.rsplit("/", 1)[0], "tenant_data_keys_kek_key_id_check"),
+    ("created_at", "infinity", "tenant_data_keys_created_at_check"),  # the time window (0024)
 ]
 
 

@@ -51,6 +51,15 @@ GOOD: dict[str, dict[str, Any]] = {
         "metric_value": 0.93,
         "labels": psycopg.types.json.Jsonb({"dataset": "eval"}),
     },
+    "tenant_data_keys": {
+        "tenant_id": TENANT_A,
+        "key_version": "0" * 32,
+        "seq": 1,
+        "state": "active",
+        "wrapped_key": b"w" * 256,
+        "wrap_algorithm": "RSA-OAEP-256",
+        "kek_key_id": "https://kv-alpha.vault.azure.net/keys/tenant-kek/" + "ab" * 16,
+    },
 }
 
 Jsonb = psycopg.types.json.Jsonb
@@ -153,6 +162,26 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("detector_executions", {"finished_at": "infinity"}, "detector_executions_finished_at_check"),
     ("model_metrics", {"recorded_at": "4713-01-01 BC"}, "model_metrics_recorded_at_check"),
     ("model_metrics", {"recorded_at": "2999-01-01"}, "model_metrics_recorded_at_future_check"),
+    # tenant_data_keys (0018, its time window 0024; tests/client/test_data_keys.py as the client).
+    ("tenant_data_keys", {"key_version": "ABC"}, "tenant_data_keys_key_version_check"),
+    ("tenant_data_keys", {"seq": 0}, "tenant_data_keys_seq_check"),
+    ("tenant_data_keys", {"state": "deleted"}, "tenant_data_keys_state_check"),
+    ("tenant_data_keys", {"wrapped_key": b"short"}, "tenant_data_keys_wrapped_key_check"),
+    ("tenant_data_keys", {"wrap_algorithm": "RSA1_5"}, "tenant_data_keys_wrap_algorithm_check"),
+    (
+        "tenant_data_keys",
+        {"kek_key_id": "https://evil.example.com/keys/k/00"},
+        "tenant_data_keys_kek_key_id_check",
+    ),
+    (
+        "tenant_data_keys",
+        {"created_at": "2026-01-02", "wrapped_at": "2026-01-01"},
+        "tenant_data_keys_wrapped_at_check",
+    ),
+    ("tenant_data_keys", {"created_at": "infinity"}, "tenant_data_keys_created_at_check"),
+    ("tenant_data_keys", {"wrapped_at": "-infinity"}, "tenant_data_keys_wrapped_at_check"),
+    ("tenant_data_keys", {"created_at": "2999-01-01"}, "tenant_data_keys_created_at_future_check"),
+    ("tenant_data_keys", {"wrapped_at": "2999-01-01"}, "tenant_data_keys_wrapped_at_future_check"),
 ]
 
 
@@ -176,6 +205,7 @@ def counts(speak: Speaker) -> tuple[int, ...]:
             "(select count(*) from mapper.storage_records), "
             "(select count(*) from mapper.detector_executions), "
             "(select count(*) from mapper.model_metrics), "
+            "(select count(*) from mapper.tenant_data_keys), "
             "(select count(*) from mapper.audit_records)"
         ).fetchone()
     assert row is not None
@@ -186,7 +216,7 @@ def test_the_good_rows_are_accepted(speak: Speaker) -> None:
     with speak.app() as conn, tenant(conn, TENANT_A) as cur:
         for table, row in GOOD.items():
             insert(cur, table, [row])
-    assert counts(speak) == (1, 1, 1, 1, 4)
+    assert counts(speak) == (1, 1, 1, 1, 1, 5)
 
 
 @pytest.mark.parametrize(
@@ -225,8 +255,7 @@ def test_covered_ids_match_the_catalog(speak: Speaker) -> None:
             "select conname from pg_constraint c join pg_class t on t.oid = c.conrelid "
             "where t.relnamespace = 'mapper'::regnamespace and c.contype = 'c' "
             "and not t.relispartition and t.relname <> all(array['audit_records', "
-            "'audit_chain_heads', 'maintenance_log', 'tenant_data_keys']) "  # tenant_data_keys:
-            # tests/client/test_data_keys.py
+            "'audit_chain_heads', 'maintenance_log']) "
             "union select split_part(encode(tgargs, 'escape'), '\\000', 2) from pg_trigger "
             "where tgfoid = 'mapper.reject_future_time'::regproc and tgparentid = 0"
         ).fetchall()

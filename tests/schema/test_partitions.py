@@ -61,19 +61,27 @@ def default_rows(speak: Speaker, table: str = "storage_records") -> int:
     return int(row[0])
 
 
-def maintain(speak: Speaker) -> list[tuple[Any, ...]]:
+def maintain(speak: Speaker, months_back: int = 12) -> list[tuple[Any, ...]]:
     with speak.admin() as conn:
         rows = conn.execute(
             "select table_name, partition_name, action, moved_rows "
-            "from mapper.maintain_partitions()"
+            "from mapper.maintain_partitions(p_months_back => %s)",
+            (months_back,),
         ).fetchall()
         conn.commit()
     return rows
 
 
+def months_ago(months: int, day: int) -> datetime:
+    now = datetime.now(UTC)
+    year, month = divmod(now.year * 12 + now.month - 1 - months, 12)
+    return datetime(year, month + 1, day, tzinfo=UTC)
+
+
 def test_rows_outside_the_range_wait_in_default_then_move(two_tenants: Speaker) -> None:
-    long_ago = datetime(2024, 2, 10, tzinfo=UTC)
-    far_ahead = datetime(2023, 11, 5, tzinfo=UTC)  # the window admits no far future
+    # Months without a partition, within the months maintenance partitions (12 back by default).
+    long_ago = months_ago(8, 10)
+    far_ahead = months_ago(11, 5)  # the window admits no far future
     with two_tenants.app() as conn, tenant(conn, TENANT_A) as cur:
         insert_at(cur, TENANT_A, long_ago, 100)
         insert_at(cur, TENANT_A, far_ahead, 101)
@@ -83,11 +91,11 @@ def test_rows_outside_the_range_wait_in_default_then_move(two_tenants: Speaker) 
     done = maintain(two_tenants)
     moved = {(r[1], r[3]) for r in done if r[0] == "mapper.storage_records" and r[3]}
     assert moved == {
-        ("storage_records_p202402", 1),
+        (f"storage_records_p{long_ago:%Y%m}", 1),
         (f"storage_records_p{far_ahead:%Y%m}", 1),
     }
     assert default_rows(two_tenants) == 0
-    assert "storage_records_p202402" in partitions_of(two_tenants, "storage_records")
+    assert f"storage_records_p{long_ago:%Y%m}" in partitions_of(two_tenants, "storage_records")
     with two_tenants.app() as conn, tenant(conn, TENANT_A) as cur:
         assert cur.execute(
             "select count(*) from mapper.storage_records where created_at = %s", (long_ago,)
@@ -95,7 +103,7 @@ def test_rows_outside_the_range_wait_in_default_then_move(two_tenants: Speaker) 
         plan = cur.execute(
             "explain select id from mapper.storage_records where created_at = %s", (long_ago,)
         ).fetchall()
-        assert "storage_records_p202402" in str(plan)
+        assert f"storage_records_p{long_ago:%Y%m}" in str(plan)
     with two_tenants.auditor() as conn, tenant(conn, TENANT_A) as cur:
         # Moving rows between partitions is not a change of data: no new links, chain intact.
         assert cur.execute("select count(*) from mapper.audit_records").fetchone() == links_before
@@ -133,7 +141,8 @@ def test_retention_removes_only_expired_data_and_audits_it(speak: Speaker) -> No
                 for n in range(5):
                     insert_at(cur, tid, now - timedelta(days=60, minutes=n), 10 + n)
                 insert_at(cur, tid, now - timedelta(days=1), 20)
-    maintain(speak)
+    # Older than the 12 months maintenance partitions by default: an operator's backfill run.
+    maintain(speak, months_back=120)
     assert "storage_records_p202305" in partitions_of(speak, "storage_records")
 
     removed = purge(speak)

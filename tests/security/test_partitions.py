@@ -4,6 +4,7 @@ partitions refuse update, delete and truncate."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -208,28 +209,32 @@ def test_data_partitions_refuse_truncate_and_audit_direct_writes(two_tenants: Sp
 def test_draining_the_audit_default_partition_is_the_one_exception(two_tenants: Speaker) -> None:
     """A link that waits in the default partition (its month had none) is moved, not changed,
     by maintenance; the append-only trigger lets exactly that delete through, nothing else."""
+    now = datetime.now(UTC)
+    year, month = divmod(now.year * 12 + now.month - 1 - 6, 12)  # six months ago: no partition
+    when = datetime(year, month + 1, 15, tzinfo=UTC)
+    month_partition = f"audit_records_p{when:%Y%m}"
     with two_tenants.superuser() as conn:
         conn.execute(
             "insert into mapper.audit_records (tenant_id, chain_seq, occurred_at, action, "
             "table_name, entries, row_keys, new_rows, prev_hash, row_hash) values "
-            "(%s, 1000, '2024-03-15', 'insert', 'storage_records', 1, '{\"id\": [1]}', "
+            "(%s, 1000, %s, 'insert', 'storage_records', 1, '{\"id\": [1]}', "
             "'[\"x\"]', sha256(''), sha256('x'))",
-            (TENANT_A,),
+            (TENANT_A, when),
         )
         conn.commit()
     done = maintain(two_tenants)
     assert (
         "mapper.audit_records",
-        "audit_records_p202403",
+        month_partition,
         "created, rows moved from default",
     ) in (done)
     with two_tenants.superuser() as conn:
         assert conn.execute("select count(*) from mapper.audit_records_default").fetchone() == (0,)
         assert conn.execute(
-            "select count(*) from mapper.audit_records_p202403 where chain_seq = 1000"
+            f"select count(*) from mapper.{month_partition} where chain_seq = 1000"
         ).fetchone() == (1,)
         with pytest.raises(psycopg.Error, match="append-only"), conn.transaction():
             conn.execute("set local role mapper_owner")
             conn.execute("select set_config('mapper.maintenance', 'on', true)")
-            conn.execute("delete from mapper.audit_records_p202403")
+            conn.execute(f"delete from mapper.{month_partition}")
     assert differences(two_tenants) == []

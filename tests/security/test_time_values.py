@@ -20,6 +20,7 @@ TIME_COLUMNS = {
     "detector_executions": ("started_at", "finished_at"),
     "model_metrics": ("recorded_at",),
     "tenant_configs": ("created_at", "updated_at"),
+    "tenant_data_keys": ("created_at", "wrapped_at"),
 }
 IN_TWO_DAYS = (datetime.now(UTC) + timedelta(days=2)).isoformat()
 # value -> which check refuses it: the static window (finite, from 2000) or the future trigger

@@ -93,7 +93,9 @@ def missing(self: Check, ctx: Context) -> list[Finding]:
     "Rows wait in a default partition",
     why="Every query of the table scans the default partition, and a partition for a range "
     "that has rows in the default cannot be created until they move.",
-    fix="select * from mapper.maintain_partitions() moves them into their own partitions.",
+    fix="select * from mapper.maintain_partitions() moves rows of the last 12 months into their "
+    "own partitions; older months need a larger months_back (maintain_partitions(3, 60), at "
+    "most 120).",
 )
 def in_default(self: Check, ctx: Context) -> list[Finding]:
     found = []

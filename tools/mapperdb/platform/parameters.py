@@ -167,8 +167,9 @@ def operations_parameters(sku: Sku, workload: Workload) -> list[Parameter]:
         ),
         Parameter(
             "pgaudit.log",
-            "ddl,role,write",
-            "schema changes, grants and data writes are audited; reads would drown the log",
+            "ddl,role,write,misc_set",
+            "schema changes, grants, data writes and SET commands (the admin's set role "
+            "mapper_owner) are audited; reads would drown the log",
             Choice(PGAUDIT_CLASSES, many=True),
         ),
         Parameter(
