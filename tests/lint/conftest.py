@@ -55,3 +55,10 @@ def in_tmp(tmp_path: Path) -> Iterator[Path]:
         yield tmp_path
     finally:
         os.chdir(cwd)
+
+
+@pytest.fixture(autouse=True)
+def no_lint_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about what sqlfluff finds: each run asks it (tests/lint/test_cache.py
+    turns the cache on where the cache is what is tested)."""
+    monkeypatch.setenv("MAPPERDB_LINT_CACHE", "off")

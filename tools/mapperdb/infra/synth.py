@@ -32,6 +32,7 @@ from importlib import metadata, util
 from pathlib import Path
 
 from mapper_infra.config import Environment, load_environments
+from mapperdb.cachedir import cache_dir
 from mapperdb.errors import ConfigError, EnvironmentProblem
 from mapperdb.repo import repo_root
 from mapperdb.stage_inputs import SYNTH_INPUTS, digest
@@ -58,12 +59,7 @@ class Synthesis:
 
 
 def cache_root() -> Path | None:
-    if os.environ.get("MAPPERDB_SYNTH_CACHE") == "off":
-        return None
-    base = os.environ.get("MAPPERDB_CACHE_DIR") or (
-        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mapperdb"
-    )
-    return Path(base) / "synth"
+    return cache_dir("synth")
 
 
 def _node_version() -> str:

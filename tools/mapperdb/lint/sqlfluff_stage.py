@@ -7,20 +7,30 @@ working directory, so linting ``sql/migrations`` from ``sql/`` would miss the ro
 sqlfluff's PostgreSQL grammar has gaps on SQL that PostgreSQL accepts. A statement sqlfluff cannot
 parse gets one STY001 warning that names it (style not checked there), never a crash or a silent
 skip; and the 20 kB large-file skip is turned off so no file goes unchecked.
+
+sqlfluff takes nearly all of a lint's time, so its verdict on each file is cached
+(``~/.cache/mapperdb/lint``, see :mod:`mapperdb.cachedir`; ``MAPPERDB_LINT_CACHE=off`` turns it
+off), keyed by a hash of the file's text, every settings file sqlfluff reads for it, and the
+versions of sqlfluff, Python and this cache's format: an unchanged file is not parsed again, and
+a run where every file hits does not even import sqlfluff. A crash is never cached.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
 import multiprocessing
 import os
 import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from functools import cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from mapperdb import cachedir
 from mapperdb.findings import Severity
 from mapperdb.lint.engine import Hit
 from mapperdb.migrate.files import MigrationFile
@@ -29,6 +39,10 @@ UNPARSED = "STY001"
 PREFIX = "SQLFLUFF-"
 # sqlfluff's codes for "could not parse" and "could not template", as opposed to style rules.
 PARSE_CODES = frozenset({"PRS", "TMP"})
+OVERRIDES = {"dialect": "postgres", "large_file_skip_byte_limit": 0}
+# The files sqlfluff reads settings from, in each directory from the root to the linted file's.
+SETTINGS_FILES = (".sqlfluff", "setup.cfg", "tox.ini", "pyproject.toml")
+CACHE_FORMAT = "1"  # bump when what an entry holds changes
 
 
 def _import_sqlfluff() -> Any:
@@ -59,15 +73,22 @@ def config_dirs(root: Path, config_dir: Path) -> list[Path]:
 
 
 @cache
-def _linter(root: Path, config_dir: Path) -> Any:
+def _linter(root: Path, config_dir: Path, settings: str) -> Any:
+    """One linter per settings (``settings`` is their digest: a changed file makes a new one)."""
     core = _import_sqlfluff()
+    from sqlfluff.core.config.file import load_config_file_as_dict
     from sqlfluff.core.config.loader import load_config_at_path
     from sqlfluff.core.helpers.dict import nested_combine
+
+    # sqlfluff caches what it read by path for the life of the process: these settings are new
+    # (their digest is), so read the files again.
+    load_config_at_path.cache_clear()
+    load_config_file_as_dict.cache_clear()
 
     configs = nested_combine(*(load_config_at_path(str(d)) for d in config_dirs(root, config_dir)))
     config = core.FluffConfig(
         configs=configs,
-        overrides={"dialect": "postgres", "large_file_skip_byte_limit": 0},
+        overrides=OVERRIDES,
     )
     return core.Linter(config=config)
 
@@ -77,14 +98,14 @@ Violation = tuple[str, int, int, str]
 CRASHED = "!"
 # Below this many files the pool's start-up costs more than it saves.
 PARALLEL_MIN_FILES = 16
-# (repository root, the file's directory, file name, text): one file for sqlfluff.
-Job = tuple[Path, Path, str, str]
+# (repository root, the file's directory, digest of its settings, file name, text): one file.
+Job = tuple[Path, Path, str, str, str]
 
 
 def _violations(job: Job) -> list[Violation]:
-    root, config_dir, name, text = job
+    root, config_dir, settings, name, text = job
     try:
-        linted = _linter(root, config_dir).lint_string(text, fname=name)
+        linted = _linter(root, config_dir, settings).lint_string(text, fname=name)
     except Exception as exc:  # a sqlfluff crash must cost one file's style, not the gate
         return [(CRASHED, 1, 1, f"{type(exc).__name__}: {exc}")]
     return [
@@ -101,8 +122,8 @@ def _run(jobs: list[Job]) -> list[list[Violation]]:
     with threads of its own (a progress spinner) gets spawned workers instead: forking a
     multi-threaded process can copy a lock some other thread holds.
     """
-    for root, config_dir in {job[:2] for job in jobs}:
-        _linter(root, config_dir)
+    for root, config_dir, settings in {job[:3] for job in jobs}:
+        _linter(root, config_dir, settings)
     workers = min(os.cpu_count() or 1, len(jobs) // (PARALLEL_MIN_FILES // 2))
     if len(jobs) < PARALLEL_MIN_FILES or workers < 2:
         return [_violations(job) for job in jobs]
@@ -111,10 +132,58 @@ def _run(jobs: list[Job]) -> list[list[Violation]]:
         return list(pool.map(_violations, jobs, chunksize=max(1, len(jobs) // (workers * 8))))
 
 
+def _settings_digest(root: Path, config_dir: Path) -> str:
+    """What sqlfluff's settings for files in ``config_dir`` are made of, and its version."""
+    parts = [
+        CACHE_FORMAT,
+        sys.version,
+        metadata.version("sqlfluff"),
+        repr(sorted(OVERRIDES.items())),
+    ]
+    for folder in config_dirs(root, config_dir):
+        for name in SETTINGS_FILES:
+            try:
+                parts.append(f"{folder / name}\0{(folder / name).read_text('utf-8')}")
+            except (OSError, UnicodeDecodeError):
+                parts.append(f"{folder / name}\0-")
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def _entry(folder: Path, settings: str, text: str) -> Path:
+    key = hashlib.sha256(f"{settings}\0{text}".encode()).hexdigest()
+    return folder / key[:2] / f"{key}.json"
+
+
+def _cached(path: Path) -> list[Violation] | None:
+    try:
+        entries = json.loads(path.read_bytes())
+        return [(str(c), int(line), int(col), str(d)) for c, line, col, d in entries]
+    except (OSError, ValueError, TypeError):
+        return None  # absent, half-written by an older version, or not ours: lint the file
+
+
+def _run_cached(jobs: list[Job]) -> list[list[Violation]]:
+    folder = cachedir.cache_dir("lint")
+    if folder is None:
+        return _run(jobs)
+    entries = [_entry(folder, job[2], job[4]) for job in jobs]
+    results = [_cached(entry) for entry in entries]
+    missing = [i for i, found in enumerate(results) if found is None]
+    if missing:
+        for i, violations in zip(missing, _run([jobs[i] for i in missing]), strict=True):
+            results[i] = violations
+            if not any(code == CRASHED for code, *_ in violations):
+                cachedir.write_atomically(entries[i], json.dumps(violations).encode())
+    return [found if found is not None else [] for found in results]
+
+
 def style_hits(files: list[MigrationFile], root: Path) -> list[Hit]:
-    jobs = [(root, pf.path.parent, str(pf.path), pf.text) for pf in files]
+    digests: dict[Path, str] = {}
+    for folder in {pf.path.parent for pf in files}:
+        digests[folder] = _settings_digest(root, folder)
+    jobs = [(root, pf.path.parent, digests[pf.path.parent], str(pf.path), pf.text) for pf in files]
     hits: list[Hit] = []
-    for pf, violations in zip(files, _run(jobs), strict=True):
+    for pf, violations in zip(files, _run_cached(jobs), strict=True):
         hits.extend(_hits(pf, violations))
     return hits
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from mapperdb import cachedir
 from mapperdb.errors import EnvironmentProblem
 from mapperdb.platform import allowed_extension_names, allowed_extensions
 
@@ -215,7 +216,7 @@ def _builds_cache() -> Path:
         return Path(os.environ["MAPPERDB_PG_BUILDS"])
     if os.geteuid() == 0:
         return Path("/var/cache/mapperdb")
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mapperdb"
+    return cachedir.base()
 
 
 def _emulation_files() -> dict[str, bytes]:

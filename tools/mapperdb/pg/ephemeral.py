@@ -37,6 +37,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from mapperdb import cachedir
 from mapperdb.errors import EnvironmentProblem
 from mapperdb.pg.binaries import PgInstall, find_server
 from mapperdb.pg.reaper import postmaster_pid, stop_postmaster
@@ -250,10 +251,7 @@ class EphemeralPostgres:
         if os.environ.get("MAPPERDB_PG_CACHE") == "off":
             return None
         assert self.install is not None
-        base = Path(
-            os.environ.get("MAPPERDB_PG_CACHE")
-            or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mapperdb"
-        )
+        base = Path(os.environ.get("MAPPERDB_PG_CACHE") or cachedir.base())
         key = hashlib.sha256(
             "\0".join(
                 [
