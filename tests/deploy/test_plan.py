@@ -196,7 +196,11 @@ def test_plan_swapped_after_review_is_refused(
     deployment = make_deployment(protected={})
     reviewed = tmp_path / "tfplan"
     deployment.plan(reviewed)
+    # Another plan, of another configuration: two plans of the same one can be byte-identical
+    # (a plan is a zip, whose timestamps have a 2 s resolution).
+    write_stack(workdir, app_setting="swapped in")
     deployment.plan(tmp_path / "other")
+    assert (tmp_path / "other").read_bytes() != reviewed.read_bytes()
     reviewed.write_bytes((tmp_path / "other").read_bytes())  # same name, different plan
     with pytest.raises(FindingsError, match=r"is not the plan its summary tfplan\.summary\.json"):
         deployment.apply(reviewed)
