@@ -38,7 +38,9 @@ declare
     v_count bigint;
 begin
     -- Owner's rights must not inherit the caller's maintenance flag, or the audit triggers
-    -- (which spare the owner in maintenance) would not fire: the SET clause scopes this to the call.
+    -- (which spare the owner in maintenance) would not fire. Cleared for the rest of the
+    -- caller's transaction, not only this call (0022 said otherwise): a SET clause cannot name
+    -- a placeholder setting without a superuser, and clearing it only takes rights away.
     perform pg_catalog.set_config('mapper.maintenance', '', true);
     -- Crypto-shredding first (tenant_data_keys_tenant_fk): if the configuration delete is then
     -- refused because data rows remain, the whole call rolls back and the keys stay.
