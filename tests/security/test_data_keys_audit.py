@@ -169,8 +169,9 @@ def test_the_admin_reads_no_key_directly(two_tenants: Speaker) -> None:
 def test_the_owners_crypto_shredding_is_a_link_and_truncate_is_refused(
     two_tenants: Speaker,
 ) -> None:
-    """The owner in maintenance mode is the one role that may delete keys: the delete is a link
-    of the tenant's chain (no maintenance exemption here), and TRUNCATE is refused."""
+    """The owner is the one role that may delete keys, one tenant at a time (0026,
+    tests/security/test_offboarding_keys.py): the delete is a link of the tenant's chain (no
+    maintenance exemption here), and TRUNCATE is refused."""
     with two_tenants.app() as conn:
         add_key(conn, TENANT_A)
         add_key(conn, TENANT_A, "2" * 32, 2)
@@ -183,10 +184,12 @@ def test_the_owners_crypto_shredding_is_a_link_and_truncate_is_refused(
     with two_tenants.admin() as conn:
         conn.execute("set local role mapper_owner")
         conn.execute("select set_config('mapper.maintenance', 'on', true)")
-        # No WHERE: the owner has a delete policy on the keys but no select policy to filter.
-        deleted = conn.execute("delete from mapper.tenant_data_keys").rowcount
+        deleted = [
+            conn.execute("select mapper.shred_tenant_keys(%s)", (t,)).fetchone()
+            for t in (TENANT_A, TENANT_B)
+        ]
         conn.commit()
-    assert deleted == 3
+    assert deleted == [(2,), (1,)]
     shred = key_links(two_tenants)[-1]
     assert shred[:3] == ("delete", 2, {"key_version": [VERSION, "2" * 32]})
     assert shred[4] is None and len(shred[3]) == 2
