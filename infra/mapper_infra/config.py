@@ -486,7 +486,9 @@ def load_environment(path: Path) -> Environment:
     except ValidationError as exc:
         first = exc.errors()[0]
         message = re.sub(r"^Value error, ", "", str(first["msg"]))
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        # One line, the first problem in full; the others by field, so one edit can fix them all.
+        others = sorted({_location(dict(e)) for e in exc.errors()[1:]} - {_location(dict(first))})
+        more = f" (also wrong: {', '.join(others)})" if others else ""
         given = first.get("input")
         # A whole table as "input" says nothing the message does not; a scalar helps.
         got = "" if isinstance(given, dict | list) else f"; got {given!r}"

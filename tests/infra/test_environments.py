@@ -228,3 +228,16 @@ def test_day_two_fields_are_validated(tmp_path: Path, change: dict[str, Any], me
 def test_endpoint_pairs_with_the_paired_region_replica_unless_told() -> None:
     (prod,) = load_environments(ENV_DIR, ["prod"])
     assert prod.endpoint_replica is not None and prod.endpoint_replica.region == "paired"
+
+
+def test_several_problems_are_one_line_naming_every_field(tmp_path: Path) -> None:
+    path = write_env(
+        tmp_path, "many", {"server.workload": "batch", "server.sku": 5, "cache.capacity": "x"}
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_environment(path)
+    message = caught.value.message
+    assert "\n" not in message and message.startswith(f"{path}: ")
+    fields = ["server.workload", "server.sku", "cache.capacity"]
+    assert all(field in message for field in fields), message
+    assert "also wrong: " in message
