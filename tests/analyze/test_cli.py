@@ -70,6 +70,9 @@ def test_unreachable_database_and_bad_options_are_one_line_exit_2(tmp_path: Path
     assert "Traceback" not in down.stderr
     bad = mapperdb("--dsn", "host=/nonexistent", "--since", "a week")
     assert bad.returncode == 2 and "30s, 15min, 12h or 7d" in bad.stderr
+    typo = mapperdb("--dsn", "host=/nonexistent", "--write-migrations", str(tmp_path / "nope"))
+    assert typo.returncode == 2 and "'--write-migrations'" in typo.stderr
+    assert "does not exist" in typo.stderr and not (tmp_path / "nope").exists()
 
 
 def test_write_migrations_puts_each_advice_after_the_newest_version(

@@ -48,7 +48,7 @@ def parse_duration(value: str) -> timedelta:
 @click.option("--schema", default="mapper", show_default=True, help="Schema of the platform.")
 @click.option(
     "--write-migrations",
-    type=click.Path(path_type=Path, file_okay=False),
+    type=click.Path(path_type=Path, file_okay=False, exists=True, writable=True),
     help="Write each index advice as a migration (next free version) into this directory.",
 )
 def analyze(
