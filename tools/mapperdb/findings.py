@@ -38,3 +38,8 @@ class Finding:
 
 def has_errors(findings: list[Finding]) -> bool:
     return any(f.severity is Severity.ERROR for f in findings)
+
+
+def counted(number: int, noun: str) -> str:
+    """``counted(1, "file")`` is "1 file", ``counted(2, "file")`` "2 files"."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

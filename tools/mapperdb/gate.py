@@ -28,7 +28,7 @@ from rich.console import Console
 from mapperdb import __version__, stage_inputs
 from mapperdb.db import Connector
 from mapperdb.errors import EXIT_FINDINGS, ConfigError, MapperdbError
-from mapperdb.findings import Finding, Severity
+from mapperdb.findings import Finding, Severity, counted
 from mapperdb.migrate.files import MigrationSyntaxError
 from mapperdb.migrate.runner import DriftError, MigrationFailed, Runner
 from mapperdb.pg.binaries import SUPPORTED_MAJORS
@@ -97,8 +97,8 @@ def lint_stage(ctx: GateContext) -> StageResult:
     counts = {sev: sum(f.severity is sev for f in findings) for sev in Severity}
     return StageResult(
         "lint",
-        f"{len(result.files)} files: {counts[Severity.ERROR]} errors,"
-        f" {counts[Severity.WARNING]} warnings",
+        f"{counted(len(result.files), 'file')}: {counted(counts[Severity.ERROR], 'error')},"
+        f" {counted(counts[Severity.WARNING], 'warning')}",
         findings,
     )
 

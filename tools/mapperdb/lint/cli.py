@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from mapperdb.errors import EXIT_OK
-from mapperdb.findings import Finding, Severity
+from mapperdb.findings import Finding, Severity, counted
 from mapperdb.report import FORMATS, ToolInfo, render
 
 # severity -> (singular, plural) for the summary line
@@ -77,5 +77,6 @@ def lint(
         summary = ", ".join(
             f"{counts[s]} {words[counts[s] != 1]}" for s, words in SEVERITIES.items()
         )
-        click.echo(f"mapperdb lint: {len(result.files)} files checked, {summary}", err=True)
+        files = counted(len(result.files), "file")
+        click.echo(f"mapperdb lint: {files} checked, {summary}", err=True)
     return result.exit_code
