@@ -9,15 +9,18 @@ cost (node waits on its stdin meanwhile): each generated submodule defines hundr
 source minus those eager imports. Everything else the package's ``__init__`` does (its jsii
 assembly load, its helpers) runs unchanged, and a submodule is imported when code imports it
 (``from cdktf_cdktf_provider_azurerm.key_vault import KeyVault``), as Python always does for
-submodules. jsii registers a class when its module is imported; the stacks import every
-resource type they construct, so nothing the kernel hands back lacks its Python class. The
-synthesized JSON is the same byte for byte (tests/infra/test_bindings.py).
+submodules, or reads it as an attribute of the package (``azurerm.key_vault``). jsii registers
+a class when its module is imported; the stacks import every resource type they construct, so
+nothing the kernel hands back lacks its Python class (an object made on the Node side whose
+class was never imported would fail loudly, "Unknown type"; no stack does that). The
+synthesized JSON is the same byte for byte (bench/bindings_cost.py).
 
 ``MAPPER_INFRA_EAGER_BINDINGS=1`` turns this off (the package's own, eager import).
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
@@ -44,6 +47,20 @@ class _TrimmedInitLoader(importlib.machinery.SourceFileLoader):
                 raise ImportError(f"{PACKAGE} has no code at {self.path}", name=fullname)
             return code
         return compile(trimmed, self.path, "exec", dont_inherit=True)
+
+    def exec_module(self, module: ModuleType) -> None:
+        super().exec_module(module)
+        # The package publishes a new module object in sys.modules (jsii's ``publication``);
+        # ``package.key_vault`` on it imports that submodule on first use, as if eager.
+        public = sys.modules.get(module.__name__, module)
+        names = frozenset(getattr(public, "__all__", ()))
+
+        def __getattr__(name: str) -> ModuleType:  # noqa: N807 (PEP 562's name)
+            if name in names:
+                return importlib.import_module(f"{module.__name__}.{name}")
+            raise AttributeError(f"module {module.__name__!r} has no attribute {name!r}")
+
+        public.__getattr__ = __getattr__  # type: ignore[method-assign]
 
 
 class _LazyBindingsFinder(importlib.abc.MetaPathFinder):

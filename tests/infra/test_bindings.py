@@ -33,7 +33,10 @@ def test_the_app_imports_a_few_resource_modules_not_all_of_them() -> None:
     setup = (
         "import mapper_infra.app\n"
         f"from {PACKAGE}.kusto_cluster import KustoCluster  # not used by the stacks\n"
-        "assert KustoCluster.__module__ == '" + PACKAGE + ".kusto_cluster'"
+        "assert KustoCluster.__module__ == '" + PACKAGE + ".kusto_cluster'\n"
+        f"import {PACKAGE} as azurerm\n"
+        "assert azurerm.kusto_database.KustoDatabase  # an attribute of the package, imported\n"
+        "assert not hasattr(azurerm, 'no_such_resource')"
     )
     loaded = int(_run(COUNT.format(setup=setup, package=PACKAGE)))
     # The stacks use ~30 resource types (+ a few shared modules); the package has ~1,530.

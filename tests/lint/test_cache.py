@@ -3,6 +3,8 @@ depends on (the text, any settings file sqlfluff reads, its version) changes wit
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
 import subprocess
 import sys
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from mapperdb.lint import sqlfluff_stage
 from mapperdb.lint.api import lint
 from tests.lint.conftest import write_set
 from tests.lint.test_style import DETACH, TABLE, with_repo_config
@@ -67,8 +70,8 @@ def test_changed_text_or_settings_are_misses(in_tmp: Path, cache: Path) -> None:
     upper = summary(migrations)
     assert upper != before
     assert len(entries(cache)) == 2 * len({text for _, text in FILES})
-    # A settings file nearer the migrations counts too, and so does the text.
-    (migrations / ".sqlfluff").write_text("[sqlfluff]\nexclude_rules = CP01\n")
+    # A settings file nearer the migrations counts too (any sqlfluff reads), and so does the text.
+    (migrations / "pep8.ini").write_text("[sqlfluff]\nexclude_rules = CP01\n")
     assert not any(rule == "SQLFLUFF-CP01" for _, _, _, rule, _ in summary(migrations))
     write_set(migrations, (("0001_a.up.sql", "select 1;\n" + TABLE), FILES[1]))
     assert summary(migrations) == []
@@ -90,3 +93,40 @@ def test_a_broken_entry_is_linted_again_and_off_keeps_nothing(
     before = entries(cache)
     assert summary(migrations) == []
     assert entries(cache) == before
+
+
+def test_the_key_reads_every_settings_file_sqlfluff_reads() -> None:
+    from sqlfluff.core.config import loader
+
+    tree = ast.parse(inspect.getsource(loader.load_config_at_path).lstrip())
+    [names] = [
+        ast.literal_eval(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "filename_options" for t in node.targets)
+    ]
+    assert set(names) == set(sqlfluff_stage.SETTINGS_FILES), "update SETTINGS_FILES"
+
+
+def test_a_cache_others_can_write_is_not_used(
+    in_tmp: Path, cache: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    migrations = with_repo_config(in_tmp)
+    write_set(migrations, FILES[:2])
+    cold = summary(migrations)
+    assert any(rule == "SQLFLUFF-CP01" for _, _, _, rule, _ in cold)
+    # Another local user plants "no findings" for the file, in a cache anyone may write.
+    for entry in entries(cache):
+        entry.write_text("[]")
+    cache.parent.chmod(0o777)
+    try:
+        assert summary(migrations) == cold
+        assert summary(migrations) == cold
+    finally:
+        cache.parent.chmod(0o700)
+    warnings = [
+        line for line in capfd.readouterr().err.splitlines() if "not using the cache" in line
+    ]
+    assert warnings == [
+        f"mapperdb: not using the cache {cache.parent}: others may write it (chmod go-w)"
+    ]

@@ -39,9 +39,13 @@ UNPARSED = "STY001"
 PREFIX = "SQLFLUFF-"
 # sqlfluff's codes for "could not parse" and "could not template", as opposed to style rules.
 PARSE_CODES = frozenset({"PRS", "TMP"})
-OVERRIDES = {"dialect": "postgres", "large_file_skip_byte_limit": 0}
-# The files sqlfluff reads settings from, in each directory from the root to the linted file's.
-SETTINGS_FILES = (".sqlfluff", "setup.cfg", "tox.ini", "pyproject.toml")
+# The raw templater whatever the settings say: PostgreSQL runs a migration as written, so that is
+# what is linted (a Jinja tag in a migration fails when it is applied); it also makes a file's
+# verdict a function of its text and settings alone, which the cache relies on.
+OVERRIDES = {"dialect": "postgres", "large_file_skip_byte_limit": 0, "templater": "raw"}
+# The files sqlfluff reads settings from in each directory from the root to the linted file's
+# (its load_config_at_path; tests/lint/test_cache.py pins this list to sqlfluff's).
+SETTINGS_FILES = ("setup.cfg", "tox.ini", "pep8.ini", ".sqlfluff", "pyproject.toml")
 CACHE_FORMAT = "1"  # bump when what an entry holds changes
 
 
@@ -134,19 +138,27 @@ def _run(jobs: list[Job]) -> list[list[Violation]]:
 
 def _settings_digest(root: Path, config_dir: Path) -> str:
     """What sqlfluff's settings for files in ``config_dir`` are made of, and its version."""
-    parts = [
-        CACHE_FORMAT,
-        sys.version,
-        metadata.version("sqlfluff"),
-        repr(sorted(OVERRIDES.items())),
-    ]
+    digest = hashlib.sha256()
+    for part in (CACHE_FORMAT, sys.version, repr(sorted(OVERRIDES.items())), *_plugins()):
+        digest.update(part.encode() + b"\0")
     for folder in config_dirs(root, config_dir):
         for name in SETTINGS_FILES:
             try:
-                parts.append(f"{folder / name}\0{(folder / name).read_text('utf-8')}")
-            except (OSError, UnicodeDecodeError):
-                parts.append(f"{folder / name}\0-")
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+                content = b"=" + (folder / name).read_bytes()
+            except OSError:
+                content = b"-"  # absent (or unreadable, which sqlfluff would skip too)
+            digest.update(str(folder / name).encode() + b"\0" + content + b"\0")
+    return digest.hexdigest()
+
+
+@cache
+def _plugins() -> tuple[str, ...]:
+    """sqlfluff and every plugin it loads (rules, dialects), with their versions."""
+    found = {
+        f"{entry.name}={entry.value}@{entry.dist.version if entry.dist else '?'}"
+        for entry in metadata.entry_points(group="sqlfluff")
+    }
+    return (f"sqlfluff {metadata.version('sqlfluff')}", *sorted(found))
 
 
 def _entry(folder: Path, settings: str, text: str) -> Path:

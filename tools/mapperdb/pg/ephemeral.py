@@ -252,6 +252,8 @@ class EphemeralPostgres:
             return None
         assert self.install is not None
         base = Path(os.environ.get("MAPPERDB_PG_CACHE") or cachedir.base())
+        if not cachedir.trusted(base):
+            return None
         key = hashlib.sha256(
             "\0".join(
                 [
