@@ -1,5 +1,6 @@
-"""Migrations 0018 (tenant data keys) and 0019 (cache invalidation NOTIFY): each down restores
-the catalog its up found, whatever version precedes it on the branch being tested."""
+"""Migrations 0018 (tenant data keys), 0019 (cache invalidation NOTIFY), 0028 (checked tenant
+context) and 0029 (NOTIFY digests): each down restores the catalog its up found, whatever
+version precedes it on the branch being tested."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from tests.conftest import MIGRATIONS
 from tests.schema.test_migrations import catalog_dump
 
 
-@pytest.mark.parametrize("version", [18, 19])
+@pytest.mark.parametrize("version", [18, 19, 28, 29])
 def test_down_reverses_up(pg: EphemeralPostgres, template_db: str, version: int) -> None:
     name = f"t_client_{version}"
     pg.create_database(name)

@@ -257,7 +257,10 @@ class Database:
         if self._tokens is not None and params.get("password"):
             raise ValueError(f"the {name} DSN has a password and a credential was given: drop one")
 
-        static = dict(self._static_kwargs, prepare_threshold=self._threshold(params))
+        static = dict(
+            self._static_kwargs,
+            prepare_threshold=prepare_threshold_for(conninfo, self.prepare_threshold),
+        )
 
         def kwargs() -> dict[str, Any]:
             extra = dict(static)
@@ -280,14 +283,6 @@ class Database:
         return _Endpoint(
             name, conninfo, pool, CircuitBreaker(self.breaker_policy, clock=self._clock)
         )
-
-    def _threshold(self, params: dict[str, Any]) -> int | None:
-        """psycopg's ``prepare_threshold`` for one endpoint: ``auto`` is psycopg's default (5)
-        except on Azure's PgBouncer port, where prepared statements are off."""
-        if self.prepare_threshold != "auto":
-            return self.prepare_threshold
-        ports = str(params.get("port") or "").split(",")
-        return None if PGBOUNCER_PORT in ports else PSYCOPG_PREPARE_THRESHOLD
 
     def close(self) -> None:
         for endpoint in (self._primary, self._replica):
@@ -453,6 +448,15 @@ class Database:
             lag_s=None if row[1] is None else float(row[1]),
             breaker=endpoint.breaker.state.value,
         )
+
+
+def prepare_threshold_for(conninfo: str, setting: int | Literal["auto"] | None) -> int | None:
+    """psycopg's ``prepare_threshold`` for one endpoint: ``auto`` is psycopg's default (5),
+    except on Azure's PgBouncer port, where prepared statements are off."""
+    if setting != "auto":
+        return setting
+    ports = str(conninfo_to_dict(conninfo).get("port") or "").split(",")
+    return None if PGBOUNCER_PORT in ports else PSYCOPG_PREPARE_THRESHOLD
 
 
 @functools.lru_cache(maxsize=4096)
