@@ -1,5 +1,5 @@
 -- Reverses 0029_tenant_config_notify_digest: the payload is the tenant id again (0019), and
--- the digest's secret is dropped.
+-- the digest's secret and its schema are dropped.
 set local role mapper_owner;
 
 create or replace function mapper.tenant_configs_notify()
@@ -17,6 +17,7 @@ $$;
 comment on function mapper.tenant_configs_notify() is
     'Tells cache listeners which tenant''s configuration changed (id only).';
 
-drop table mapper.cache_notify_key;
+drop table mapper_private.cache_notify_key;
+drop schema mapper_private;
 
 reset role;

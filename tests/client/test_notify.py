@@ -84,7 +84,7 @@ def test_a_listener_that_is_not_the_app_learns_no_tenant_id(
         assert payload != configs.digest(TENANT_B)
         assert payload != hashlib.sha256(TENANT_A.bytes).hexdigest(), "keyed, not a plain hash"
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            eavesdropper.execute("select secret from mapper.cache_notify_key")
+            eavesdropper.execute("select secret from mapper_private.cache_notify_key")
 
 
 def test_the_key_is_readable_by_the_app_and_owner_only(app: App) -> None:
@@ -92,7 +92,7 @@ def test_the_key_is_readable_by_the_app_and_owner_only(app: App) -> None:
         grantees = conn.execute(
             "select array_agg(distinct a.grantee::regrole::text order by a.grantee::regrole::text)"
             " from pg_class as c, aclexplode(c.relacl) as a"
-            " where c.oid = 'mapper.cache_notify_key'::regclass"
+            " where c.oid = 'mapper_private.cache_notify_key'::regclass"
         ).fetchone()
         definer = conn.execute(
             "select prosecdef from pg_proc where oid = 'mapper.tenant_configs_notify'::regproc"

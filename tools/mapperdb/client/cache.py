@@ -48,7 +48,7 @@ CHANNEL = "mapper_tenant_configs"
 TENANT_CONFIG = "tenant_config:"
 # The payload of migration 0029's NOTIFY: the hex of a SHA-256 digest.
 DIGEST = re.compile(r"[0-9a-f]{64}")
-NOTIFY_KEY_QUERY = "select secret from mapper.cache_notify_key where id = 1"
+NOTIFY_KEY_QUERY = "select secret from mapper_private.cache_notify_key where id = 1"
 TENANT_CONFIG_QUERY = """
 select tenant_id::text, name, status, retention_days, key_vault_key_uri, allowed_detector_types,
     updated_at::text
@@ -195,7 +195,7 @@ class TenantConfigCache:
                     row = conn.execute(NOTIFY_KEY_QUERY).fetchone()
                     if row is None:
                         raise EnvironmentProblem(
-                            "mapper.cache_notify_key has no row: migration 0029 creates it"
+                            "mapper_private.cache_notify_key has no row: migration 0029 creates it"
                         )
                     return bytes(row[0])
 
