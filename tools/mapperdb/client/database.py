@@ -363,14 +363,16 @@ class Database:
             yield conn
             committing = True
             if conn.pgconn.transaction_status != pq.TransactionStatus.INTRANS:
-                conn.rollback()  # the caller ended or broke the transaction: nothing to commit
+                # The caller ended or broke the transaction: nothing is committed, and the
+                # session is rolled back and discarded on its way back to the pool.
                 raise psycopg.ProgrammingError(
-                    "the tenant transaction was ended inside db.tenant(); let the block end it"
+                    "the tenant transaction was ended (or failed and went on) inside "
+                    "db.tenant(); nothing was committed: let the block end it"
                 )
             conn.commit()
             clean = True
         except BaseException as exc:
-            _rollback_quietly(conn)
+            # Rolled back and discarded by _give_back, after the breaker has seen the failure.
             if _endpoint_failure(exc):
                 endpoint.breaker.failure()
                 if endpoint is self._replica:
@@ -488,15 +490,6 @@ def _reset_session(conn: Conn) -> None:
         conn.execute(b"begin")
     conn.rollback()
     conn.execute(b"discard all", prepare=False)
-
-
-def _rollback_quietly(conn: Conn) -> None:
-    if conn.closed:
-        return
-    try:
-        conn.rollback()
-    except psycopg.Error:
-        conn.close()  # the pool discards a closed connection
 
 
 def _connection_lost(exc: BaseException) -> bool:
