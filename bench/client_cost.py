@@ -1,7 +1,7 @@
 """mapperdb.client costs, each against a baseline in the same run:
 
-1. a tenant transaction through ``db.tenant()`` (pool checkout, ``begin; select
-   mapper.enter_tenant(..)`` in one round trip, the query, ``close all; commit``) versus a raw
+1. a tenant transaction through ``db.tenant()`` (pool checkout, ``begin; close all; select
+   mapper.enter_tenant(..)`` in one round trip, the query, ``commit``) versus a raw
    psycopg connection kept open doing the same transaction by hand (BEGIN, set_config, the
    query, COMMIT), both with psycopg's prepared statements, and both without them; and the
    pool checkout alone;
@@ -10,7 +10,7 @@
    data key: cached in process versus an RSA-OAEP-256 unwrap (local KEK; Key Vault adds a
    network round trip on top).
 
-    .venv/bin/python bench/client_cost.py [--runs 300]
+    .venv/bin/python bench/client_cost.py [--runs 2000]
 
 Target (issue 14): db.tenant() at most 1.10x the raw connection.
 """
