@@ -66,7 +66,7 @@ def _listen(app: App, login: str) -> psycopg.Connection[Any]:
 
 
 def _received(conn: psycopg.Connection[Any]) -> list[str]:
-    return [note.payload for note in conn.notifies(timeout=2, stop_after=1)]
+    return [note.payload for note in conn.notifies(timeout=10, stop_after=1)]
 
 
 @pytest.mark.parametrize("login", [PLAIN, READER])
