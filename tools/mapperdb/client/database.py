@@ -220,7 +220,7 @@ class Database:
         is refused by the function (MT001): it is then rolled back, discarded and entered once
         more."""
         try:
-            conn.execute(statement)
+            _exec(conn, statement)
             return
         except psycopg.Error as exc:
             if exc.sqlstate != DIRTY_SESSION:
@@ -230,7 +230,7 @@ class Database:
         log.warning("%s: %s; discarding the session's state", endpoint.name, found)
         _reset_session(conn)
         try:
-            conn.execute(statement)
+            _exec(conn, statement)
         except psycopg.Error as exc:
             if exc.sqlstate != DIRTY_SESSION:
                 raise
@@ -369,7 +369,7 @@ class Database:
                     "the tenant transaction was ended (or failed and went on) inside "
                     "db.tenant(); nothing was committed: let the block end it"
                 )
-            conn.commit()
+            _exec(conn, b"commit")
             clean = True
         except BaseException as exc:
             # Rolled back and discarded by _give_back, after the breaker has seen the failure.
@@ -479,6 +479,28 @@ def _begin_statement(
         begin += " read only"
     args = f"'{tenant}', {sql.quote(actor)}" if actor else f"'{tenant}'"
     return f"{begin}; close all; select mapper.enter_tenant({args})".encode()
+
+
+def _exec(conn: Conn, statement: bytes) -> None:
+    """One simple query through libpq's blocking ``PQexec`` (it releases the GIL), for the
+    client's own statements: the first round trip and the COMMIT. psycopg's ``execute()`` and
+    ``commit()`` spend about 30 us more of client CPU per round trip (a cursor, a non-blocking
+    wait loop), which was most of what ``db.tenant()`` cost over a raw connection
+    (docs/benchmarks.md). Nothing psycopg tracks changes: it reads the transaction status from
+    libpq, and these statements touch no prepared statement. Errors are psycopg's own classes;
+    a connection lost without an SQLSTATE is an ``OperationalError``, as psycopg raises it."""
+    with conn.lock:
+        result = conn.pgconn.exec_(statement)
+    if result.status in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK):
+        return
+    encoding = conn.info.encoding
+    if conn.pgconn.status == pq.ConnStatus.BAD and not result.error_field(
+        pq.DiagnosticField.SQLSTATE
+    ):
+        raise psycopg.OperationalError(
+            f"consuming input failed: {result.get_error_message(encoding)}"
+        )
+    raise psycopg.errors.error_from_result(result, encoding=encoding)
 
 
 def _reset_session(conn: Conn) -> None:
