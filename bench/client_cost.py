@@ -1,14 +1,16 @@
 """mapperdb.client costs, each against a baseline in the same run:
 
-1. a tenant transaction through ``db.tenant()`` (pool checkout, BEGIN + set_config pipelined,
-   the query, COMMIT, ``discard all`` on return) versus a raw psycopg connection kept open
-   doing the same transaction by hand (BEGIN, set_config, the query, COMMIT);
+1. a tenant transaction through ``db.tenant()`` (pool checkout, ``begin; close all; select
+   mapper.enter_tenant(..)`` in one round trip, the query, ``commit``) versus a raw
+   psycopg connection kept open doing the same transaction by hand (BEGIN, set_config, the
+   query, COMMIT), both with psycopg's prepared statements, and both without them; and the
+   pool checkout alone;
 2. a cached tenant-config read (Redis) versus the same read from PostgreSQL through db.run();
 3. AES-256-GCM encrypt and decrypt of a 4 KiB payload per second, and the cost of getting a
    data key: cached in process versus an RSA-OAEP-256 unwrap (local KEK; Key Vault adds a
    network round trip on top).
 
-    .venv/bin/python bench/client_cost.py [--runs 300]
+    .venv/bin/python bench/client_cost.py [--runs 2000]
 
 Target (issue 14): db.tenant() at most 1.10x the raw connection.
 """
@@ -99,19 +101,28 @@ def backend_cpu_ns(pid: int) -> int:
 
 
 def bench_transactions(db: Database, runs: int, block: int = 50) -> None:
-    """Both sides on the same server backend: the pool holds one connection, and the raw side
-    checks it out for a block of calls, restores psycopg's defaults on it (prepared statements
-    after 5 runs) and uses it by hand. Two measures: the median wall time of a call, and the
-    CPU time per call of the client process plus the backend (on this shared 2-core machine,
-    wall time measures the scheduler as much as the code)."""
+    """All sides on the same server backend: the pool holds one connection, and the raw sides
+    check it out for a block of calls and use it by hand. Sides: ``db.tenant()`` as configured
+    (psycopg's prepared statements on); the raw connection with psycopg's defaults (prepared
+    after 5 runs: the target's baseline); the raw connection and ``db.tenant()`` with prepared
+    statements off (``prepare_threshold=None``, as behind PgBouncer without
+    max_prepared_statements). Two measures: the median wall time of a call, and the CPU time
+    per call of the client process plus the backend (on this shared 2-core machine, wall time
+    measures the scheduler as much as the code)."""
     tenant = str(TENANT)
     pool = db._primary.pool
     with pool.connection() as conn:
         row = conn.execute("select pg_backend_pid()").fetchone()
     assert row is not None
     pid = int(row[0])
-    wall: tuple[list[float], ...] = ([], [], [])
-    cpu = [0, 0, 0]
+    labels = (
+        "db.tenant()",
+        "raw, psycopg defaults",
+        "raw, unprepared",
+        "db.tenant(), unprepared",
+    )
+    wall: tuple[list[float], ...] = tuple([] for _ in labels)
+    cpu = [0] * len(labels)
 
     def via_client() -> None:
         with db.tenant(tenant) as conn:
@@ -130,30 +141,53 @@ def bench_transactions(db: Database, runs: int, block: int = 50) -> None:
             wall[side].append(time.perf_counter() - started)
         cpu[side] += time.process_time_ns() + backend_cpu_ns(pid) - cpu_before
 
-    for n in range(0, runs, block):
-        order = (0, 1, 2) if (n // block) % 2 == 0 else (2, 1, 0)
-        for side in order:
-            if side == 0:
-                timed(0, via_client)
-                continue
-            raw = pool.getconn()
-            # side 1: psycopg's default (server-side prepared after 5 runs); side 2: none, as
-            # the client runs (and as PgBouncer's transaction pooling needs by default).
-            raw.prepare_threshold = 5 if side == 1 else None
+    def side_block(side: int) -> None:
+        conn = pool.getconn()
+        saved = conn.prepare_threshold
+        if side in (2, 3):
+            conn.prepare_threshold = None  # psycopg keeps its statements but does not use them
+        elif side == 1:
+            conn.prepare_threshold = 5  # psycopg's default
+        if side in (0, 3):
+            pool.putconn(conn)
             try:
-                timed(side, lambda: via_raw(raw))  # noqa: B023 - used within the iteration
+                timed(side, via_client)
             finally:
-                raw.execute("deallocate all")  # psycopg forgets its statements, as they go
-                raw.prepare_threshold = None
-                pool.putconn(raw)
+                with pool.connection() as again:
+                    again.prepare_threshold = saved
+            return
+        try:
+            timed(side, lambda: via_raw(conn))
+        finally:
+            conn.prepare_threshold = saved
+            pool.putconn(conn)
+
+    for n in range(0, runs, block):
+        order = range(len(labels)) if (n // block) % 2 == 0 else reversed(range(len(labels)))
+        for side in order:
+            side_block(side)
     medians = [statistics.median(w) * 1e6 for w in wall]
     cpus = [c / len(w) / 1e3 for c, w in zip(cpu, wall, strict=True)]
     for label, values in (("CPU (client + backend)", cpus), ("wall median", medians)):
         print(
-            f"tenant transaction, {label}: db.tenant() {values[0]:.0f} us; raw connection kept "
-            f"open {values[1]:.0f} us (ratio {values[0] / values[1]:.3f}), unprepared "
-            f"{values[2]:.0f} us (ratio {values[0] / values[2]:.3f}); target <= 1.10"
+            f"tenant transaction, {label}: "
+            + "; ".join(f"{name} {v:.0f} us" for name, v in zip(labels, values, strict=True))
         )
+        print(
+            f"  ratio db.tenant() / raw with psycopg defaults {values[0] / values[1]:.3f} "
+            f"(target <= 1.10); unprepared: db.tenant() / raw {values[3] / values[2]:.3f}"
+        )
+
+
+def bench_checkout(db: Database, runs: int) -> None:
+    """psycopg_pool's getconn + putconn alone (no ``check`` callback, no ``reset`` callback:
+    nothing leaves the calling thread), client CPU only."""
+    pool = db._primary.pool
+    started = time.process_time_ns()
+    for _ in range(runs * 10):
+        pool.putconn(pool.getconn())
+    per = (time.process_time_ns() - started) / (runs * 10) / 1e3
+    print(f"pool checkout (getconn + putconn): {per:.1f} us CPU")
 
 
 def bench_cache(db: Database, r: redis.Redis, runs: int) -> None:
@@ -208,9 +242,12 @@ def main() -> None:
         try:
             with Database(conninfo, pool_min=1, pool_max=1) as db:
                 db.wait()
+                print(f"load average at start: {os.getloadavg()[0]:.1f} (2 shared cores)")
                 bench_transactions(db, args.runs)
+                bench_checkout(db, args.runs)
                 bench_cache(db, r, args.runs)
             bench_crypto(conninfo, Path(tmp) / "keks", args.runs)
+            print(f"load average at end: {os.getloadavg()[0]:.1f}")
         finally:
             redis_proc.terminate()
             redis_proc.wait(timeout=10)

@@ -67,13 +67,15 @@ def test_cache_aside(client: Database, r: redis.Redis) -> None:
     first = configs.get(TENANT_A)
     assert first is not None and first["tenant_id"] == str(TENANT_A)
     assert configs.cache.stats.misses == 1
-    assert json.loads(r.get(f"mapper:tenant_config:{TENANT_A}"))["name"] == "Client test 0"  # type: ignore[arg-type]
+    key_a = f"mapper:tenant_config:{configs.digest(TENANT_A)}"
+    assert str(TENANT_A) not in key_a, "keyed by the NOTIFY digest, not the tenant id"
+    assert json.loads(r.get(key_a))["name"] == "Client test 0"  # type: ignore[arg-type]
     rename(client, TENANT_A, "changed behind the cache's back")
     assert configs.get(TENANT_A) == first, "served from Redis"
     assert configs.cache.stats.hits == 1
     b = configs.get(TENANT_B)
     assert b is not None and b["name"] == "Client test 1", "one entry per tenant"
-    assert 0 < r.ttl(f"mapper:tenant_config:{TENANT_A}") <= 300
+    assert 0 < r.ttl(key_a) <= 300
 
 
 def test_write_path_invalidation(client: Database, r: redis.Redis) -> None:
@@ -89,7 +91,7 @@ def test_notify_invalidates_whoever_changes_the_row(
     client: Database, r: redis.Redis, app: App
 ) -> None:
     configs = TenantConfigCache(client, Cache(r))
-    key_a, key_b = (f"mapper:tenant_config:{t}" for t in (TENANT_A, TENANT_B))
+    key_a, key_b = (f"mapper:tenant_config:{configs.digest(t)}" for t in (TENANT_A, TENANT_B))
     configs.get(TENANT_A)
     with InvalidationListener(app.conninfo, configs) as listener:
         until(listener.listening.is_set, "the listener")

@@ -3,6 +3,8 @@ between two sessions, a serialization failure, pg_terminate_backend (connection 
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -154,6 +156,19 @@ def test_write_with_unknown_outcome_is_not_retried(client: Database, app: App) -
 def test_idempotent_write_with_unknown_outcome_is_retried(client: Database, app: App) -> None:
     attempts: list[int] = []
     assert client.run(TENANT_A, _terminate_self_then_commit(app, attempts), idempotent=True) == 2
+
+
+def test_a_connection_cut_while_committing_is_an_unknown_outcome(client: Database) -> None:
+    """The COMMIT goes through libpq's PQexec: a connection cut under it (no SQLSTATE, unlike
+    pg_terminate_backend's 57P01) is still a lost connection, so the outcome is unknown."""
+    unknown = pytest.raises(OutcomeUnknown, match="may or may not have taken effect")
+    with unknown, client.tenant(TENANT_A) as conn:
+        conn.execute("update mapper.tenant_configs set retention_days = 31")
+        cut = socket.socket(fileno=os.dup(conn.pgconn.socket))
+        cut.shutdown(socket.SHUT_RDWR)  # the network goes, the server says nothing
+        cut.close()
+    with client.tenant(TENANT_A) as conn:  # the pool replaced the connection
+        assert conn.execute("select 1").fetchone() == (1,)
 
 
 def test_permanent_errors_are_not_retried(client: Database) -> None:

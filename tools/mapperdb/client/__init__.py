@@ -10,7 +10,13 @@ from __future__ import annotations
 from mapperdb.client.auth import TokenSource
 from mapperdb.client.breaker import BreakerPolicy, CircuitBreaker
 from mapperdb.client.database import Database, EndpointHealth, Health
-from mapperdb.client.errors import CircuitOpen, DecryptionFailed, OutcomeUnknown, UnknownDataKey
+from mapperdb.client.errors import (
+    CircuitOpen,
+    DecryptionFailed,
+    OutcomeUnknown,
+    SessionNotClean,
+    UnknownDataKey,
+)
 from mapperdb.client.retry import RetryPolicy, is_transient
 
 __all__ = [
@@ -23,6 +29,7 @@ __all__ = [
     "Health",
     "OutcomeUnknown",
     "RetryPolicy",
+    "SessionNotClean",
     "TokenSource",
     "UnknownDataKey",
     "is_transient",

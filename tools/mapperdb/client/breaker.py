@@ -56,6 +56,8 @@ class CircuitBreaker:
 
     def allow(self) -> bool:
         """May a call go through now? In half-open state, exactly one probe may."""
+        if self._state is State.CLOSED:  # the common case, without the lock
+            return True
         with self._lock:
             state = self._current()
             if state is State.CLOSED:
@@ -66,6 +68,8 @@ class CircuitBreaker:
             return False
 
     def success(self) -> None:
+        if self._state is State.CLOSED and not self._failures:  # nothing to reset
+            return
         with self._lock:
             self._failures = 0
             self._state = State.CLOSED

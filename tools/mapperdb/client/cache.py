@@ -4,9 +4,14 @@
   transaction, so row-level security decides what is loaded) and stores the value with a TTL.
 * Invalidation: the write path calls :meth:`TenantConfigCache.invalidate`, and
   :class:`InvalidationListener` drops a tenant's entry when ``NOTIFY mapper_tenant_configs``
-  (migration 0019's trigger, sent at commit) names it, whoever changed the row. After a
-  listener reconnect every tenant-config entry is dropped: notifications sent while it was away
-  are lost. The TTL bounds staleness if all of that fails.
+  (sent at commit by the trigger of migrations 0019 and 0029, whoever changed the row) names
+  it. The payload is not the tenant id, which any login could LISTEN to, but a keyed digest
+  of it (sha256 over a secret only mapper_app may read, then the id's 16 bytes), and entries
+  are keyed by that digest: the listener drops the entry named without knowing the tenant. A
+  payload that is not a digest (any login may NOTIFY) is ignored and logged at debug level;
+  a replayed digest drops one entry. After a listener reconnect every tenant-config entry is
+  dropped: notifications sent while it was away are lost. The TTL bounds staleness if all of
+  that fails.
 * Redis is never required: any Redis error sends the read to the database, and a circuit
   breaker skips Redis for ``reset_timeout_s`` after repeated failures, so an outage costs no
   connect timeouts on the hot path.
@@ -18,8 +23,10 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
+import re
 import threading
 import uuid
 from collections.abc import Callable
@@ -33,11 +40,15 @@ from redis.credentials import CredentialProvider
 from mapperdb.client.auth import REDIS_SCOPE, TokenCredential, TokenSource
 from mapperdb.client.breaker import BreakerPolicy, CircuitBreaker
 from mapperdb.client.database import Database
+from mapperdb.errors import EnvironmentProblem
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 CHANNEL = "mapper_tenant_configs"
 TENANT_CONFIG = "tenant_config:"
+# The payload of migration 0029's NOTIFY: the hex of a SHA-256 digest.
+DIGEST = re.compile(r"[0-9a-f]{64}")
+NOTIFY_KEY_QUERY = "select secret from mapper_private.cache_notify_key where id = 1"
 TENANT_CONFIG_QUERY = """
 select tenant_id::text, name, status, retention_days, key_vault_key_uri, allowed_detector_types,
     updated_at::text
@@ -149,9 +160,12 @@ class Cache:
             self._call(lambda: self.client.set(name, text, ex=ttl_s or self.ttl_s))
         return value
 
-    def invalidate(self, *keys: str) -> None:
-        if keys:
-            self._call(lambda: self.client.delete(*(self.prefix + k for k in keys)))
+    def invalidate(self, *keys: str) -> int:
+        """Drop entries; how many there were (0 if Redis is unreachable)."""
+        if not keys:
+            return 0
+        _, dropped = self._call(lambda: self.client.delete(*(self.prefix + k for k in keys)))
+        return int(dropped or 0)  # type: ignore[arg-type]
 
     def invalidate_prefix(self, prefix: str) -> int:
         def drop() -> int:
@@ -163,11 +177,35 @@ class Cache:
 
 
 class TenantConfigCache:
-    """A tenant's configuration row, as a dict, cached in Redis."""
+    """A tenant's configuration row, as a dict, cached in Redis under a keyed digest of the
+    tenant id (the NOTIFY payload of migration 0029), so that a listener can drop it."""
 
     def __init__(self, db: Database, cache: Cache) -> None:
         self.db = db
         self.cache = cache
+        self._secret: bytes | None = None
+        self._lock = threading.Lock()
+
+    def _notify_secret(self, tenant_id: uuid.UUID) -> bytes:
+        """The digests' secret, read once (any tenant's transaction may read it)."""
+        with self._lock:
+            if self._secret is None:
+
+                def query(conn: psycopg.Connection[Any]) -> bytes:
+                    row = conn.execute(NOTIFY_KEY_QUERY).fetchone()
+                    if row is None:
+                        raise EnvironmentProblem(
+                            "mapper_private.cache_notify_key has no row: migration 0029 creates it"
+                        )
+                    return bytes(row[0])
+
+                self._secret = self.db.run(tenant_id, query, readonly=True)
+            return self._secret
+
+    def digest(self, tenant_id: uuid.UUID | str) -> str:
+        """The tenant's cache key and NOTIFY payload: sha256(secret || id's 16 bytes), hex."""
+        tenant = uuid.UUID(str(tenant_id))
+        return hashlib.sha256(self._notify_secret(tenant) + tenant.bytes).hexdigest()
 
     def _load(self, tenant_id: uuid.UUID) -> dict[str, Any] | None:
         def query(conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
@@ -178,19 +216,27 @@ class TenantConfigCache:
 
     def get(self, tenant_id: uuid.UUID | str) -> dict[str, Any] | None:
         tenant = uuid.UUID(str(tenant_id))
-        return self.cache.get_or_load(TENANT_CONFIG + str(tenant), lambda: self._load(tenant))
+        key = TENANT_CONFIG + self.digest(tenant)
+        return self.cache.get_or_load(key, lambda: self._load(tenant))
 
     def invalidate(self, tenant_id: uuid.UUID | str) -> None:
         """The write path calls this after committing a change (the NOTIFY does it too)."""
-        self.cache.invalidate(TENANT_CONFIG + str(uuid.UUID(str(tenant_id))))
+        self.cache.invalidate(TENANT_CONFIG + self.digest(tenant_id))
+
+    def invalidate_digest(self, digest: str) -> int:
+        """Drop the entry a NOTIFY payload names; how many there were (0 or 1)."""
+        return self.cache.invalidate(TENANT_CONFIG + digest)
 
 
 class InvalidationListener:
     """A thread that LISTENs on ``mapper_tenant_configs`` and drops the named tenants' entries.
 
-    It uses its own connection (LISTEN needs a session; a pooled connection is reset on
-    return), reconnects with backoff, and after each (re)connect drops every tenant-config
-    entry, because notifications sent while it was disconnected are lost."""
+    It uses its own connection (LISTEN needs a session of its own), which needs no right on
+    the schema: payloads are digests, matched against the cache's keys. It reconnects with
+    backoff, and after each (re)connect drops every tenant-config entry, because
+    notifications sent while it was disconnected are lost. ``invalidated`` counts the digests
+    received, ``ignored`` the payloads that were not digests (forged: any login may NOTIFY),
+    ``connects`` the (re)connections."""
 
     def __init__(
         self,
@@ -210,6 +256,8 @@ class InvalidationListener:
         )
         self.listening = threading.Event()
         self.invalidated = 0
+        self.ignored = 0
+        self.connects = 0
 
     def start(self) -> InvalidationListener:
         self._thread.start()
@@ -230,13 +278,22 @@ class InvalidationListener:
             try:
                 with self._connect(self.conninfo) as conn:
                     conn.execute(f"listen {CHANNEL}")
+                    self.connects += 1
                     self.cache.cache.invalidate_prefix(TENANT_CONFIG)
                     self.listening.set()
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=0.5):
-                            self.cache.invalidate(note.payload)
-                            self.invalidated += 1
-            except (psycopg.Error, ValueError) as exc:
+                            self._received(note.payload)
+            except psycopg.Error as exc:
                 self.listening.clear()
                 log.warning("cache listener reconnecting: %s", exc)
                 self._stop.wait(self._backoff_s)
+
+    def _received(self, payload: str) -> None:
+        if DIGEST.fullmatch(payload) is None:
+            self.ignored += 1
+            log.debug("cache listener: ignored a payload that is not a digest: %.80r", payload)
+            return
+        self.invalidated += 1
+        if not self.cache.invalidate_digest(payload):
+            log.debug("cache listener: no cached entry for digest %s", payload)

@@ -3,17 +3,24 @@
 The request path of the service::
 
     db = Database(primary_dsn, replica=replica_dsn, credential=DefaultAzureCredential())
-    with db.tenant(tenant_id) as conn:            # BEGIN + set_config('app.tenant_id', .., true)
+    with db.tenant(tenant_id) as conn:            # BEGIN + mapper.enter_tenant(..): one round trip
         conn.execute("insert into mapper.storage_records ...")
     rows = db.run(tenant_id, list_records, readonly=True)   # replica, retried when transient
 
 What it guarantees:
 
-* the tenant is set with ``set_config('app.tenant_id', $1, true)`` inside the transaction it
-  belongs to, never with a session ``SET`` (Azure's PgBouncer pools by transaction);
-* a connection goes back to the pool with no tenant, role, transaction, cursor, temporary
-  object, prepared statement or session setting: the COMMIT carries the statements of
-  ``discard all`` (one round trip), and any other ending rolls back and runs ``discard all``;
+* the tenant is set with ``mapper.enter_tenant($1)`` (``set_config('app.tenant_id', $1,
+  true)`` after checks) inside the transaction it belongs to, never with a session ``SET``
+  (Azure's PgBouncer pools by transaction);
+* a transaction handed out by :meth:`Database.tenant` finds no tenant, role, transaction,
+  WITH HOLD cursor or temporary object left by an earlier one: it begins with ``begin; close
+  all; select mapper.enter_tenant(..)`` (one round trip), and ``mapper.enter_tenant()``
+  (migration 0028) refuses a session that carries a tenant, actor, role or temporary object
+  of its own (SQLSTATE MT001); such a session is rolled back, discarded (``discard all``) and
+  entered again. A transaction that ends other than by the block's COMMIT is rolled back and
+  discarded before its connection goes back to the pool;
+* psycopg's prepared statements survive from one transaction to the next (``prepare_threshold``;
+  off by default on Azure's PgBouncer port 6432);
 * read-only work goes to the replica while it is reachable and its replay lag is within
   ``max_replica_lag_s``, else to the primary;
 * with a credential, each new connection authenticates with a fresh Entra ID token;
@@ -23,13 +30,15 @@ What it guarantees:
 
 from __future__ import annotations
 
+import functools
+import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import psycopg
 import psycopg_pool
@@ -38,10 +47,11 @@ from psycopg.conninfo import conninfo_to_dict
 
 from mapperdb.client.auth import TokenCredential, TokenSource
 from mapperdb.client.breaker import BreakerPolicy, CircuitBreaker
-from mapperdb.client.errors import CircuitOpen, OutcomeUnknown
+from mapperdb.client.errors import CircuitOpen, OutcomeUnknown, SessionNotClean
 from mapperdb.client.retry import RetryPolicy, is_transient, retrying
 from mapperdb.db import describe, first_line
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 Conn = psycopg.Connection[Any]
 
@@ -58,17 +68,17 @@ end
 """
 
 
-# What ``discard all`` does, in statements that may run inside the transaction, sent with its
-# COMMIT as one simple query: one round trip ends the transaction and cleans the session.
-# (Not ``discard plans``: cached plans hold no session state; ``discard sequences`` stays, as
-# lastval() would show the previous tenant's newest id.)
-# Session-level changes made inside a committed transaction (SET, SET ROLE, LISTEN...) stick
-# at commit, and so do these resets. ``discard all`` itself refuses to run in a transaction
-# block, and would cost a round trip of its own on every return.
-COMMIT_AND_RESET = (
-    "close all; set session authorization default; reset all; deallocate all; unlisten *; "
-    "select pg_advisory_unlock_all(); discard temp; discard sequences; commit"
-)
+# What a session may carry from an earlier transaction into the next tenant's is not reset on
+# every return (the statements of ``discard all``, carried by each COMMIT, cost more than the
+# transaction's own work and dropped the prepared statements): the next transaction's first
+# round trip closes any cursor (a WITH HOLD one outlives its transaction) and checks the rest
+# in ``mapper.enter_tenant`` (migration 0028), which raises this SQLSTATE if it finds any
+# (docs/benchmarks.md, "Client").
+DIRTY_SESSION = "MT001"
+# Azure's built-in PgBouncer (transaction pooling): it keeps no prepared statement unless
+# pgbouncer.max_prepared_statements is set, so psycopg's are off there by default.
+PGBOUNCER_PORT = "6432"
+PSYCOPG_PREPARE_THRESHOLD = 5
 
 
 @dataclass(frozen=True)
@@ -150,6 +160,7 @@ class Database:
         replica_timeout_s: float = 0.5,
         connect_timeout_s: int = 5,
         token_refresh_margin_s: float = 300.0,
+        prepare_threshold: int | Literal["auto"] | None = "auto",
         retry: RetryPolicy | None = None,
         breaker: BreakerPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -168,11 +179,10 @@ class Database:
             if credential is None
             else TokenSource(credential, refresh_margin_s=token_refresh_margin_s)
         )
+        self.prepare_threshold = prepare_threshold
+        self.dirty_sessions = 0  # sessions found dirty and reset: a bug in the caller's code
         self._static_kwargs: dict[str, Any] = {
             "autocommit": True,  # transactions are explicit: tenant() begins and ends them
-            # No server-side prepared statements: ``discard all`` drops them on every return,
-            # and Azure's PgBouncer (transaction pooling) may route each transaction elsewhere.
-            "prepare_threshold": None,
             "application_name": application_name,
             "connect_timeout": connect_timeout_s,
             # A startup option, not a session SET: ``discard all`` resets to it.
@@ -185,43 +195,75 @@ class Database:
 
     # -- pools ---------------------------------------------------------------------------------
     def _give_back(self, endpoint: _Endpoint, conn: Conn, *, clean: bool = False) -> None:
-        """Return a connection to its pool with no tenant, role, transaction, cursor,
-        temporary object, prepared statement, listener, lock or session setting.
+        """Return a connection to its pool.
 
-        ``clean`` says its last transaction ended with COMMIT_AND_RESET; any other gets a
-        rollback of whatever is open and ``discard all``. Done here, in the returning thread,
-        rather than in psycopg_pool's ``reset`` callback: with a callback the pool hands every
+        ``clean`` says its transaction ended with the block's COMMIT: what it may have left is
+        closed or checked when the next transaction begins (``_enter``). Any other
+        ending is rolled back and discarded (``_reset_session``); a connection in an unknown
+        state is closed, and the pool replaces it. Done here, in the returning thread, rather
+        than in psycopg_pool's ``reset`` callback: with a callback the pool hands every
         returned connection to a worker thread (its ReturnConnection task), and the next
-        checkout waits for that thread, which cost more than the transaction itself
-        (bench/client_cost.py)."""
+        checkout waits for that thread (bench/client_cost.py)."""
         if not conn.closed and not clean:
-            status = conn.info.transaction_status
             try:
-                if status in (pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR):
-                    conn.rollback()
-                elif status != pq.TransactionStatus.IDLE:  # a query still running: give up
-                    conn.close()
-                if not conn.closed:
-                    conn.execute("discard all")
+                if conn.pgconn.transaction_status == pq.TransactionStatus.ACTIVE:
+                    conn.close()  # a query still running: give up on this session
+                else:
+                    _reset_session(conn)
             except psycopg.Error:
                 conn.close()  # the pool discards a closed connection and opens another
         endpoint.pool.putconn(conn)
 
+    def _enter(self, endpoint: _Endpoint, conn: Conn, statement: bytes) -> None:
+        """BEGIN, ``close all`` and ``mapper.enter_tenant()`` in one round trip. A session that
+        an earlier transaction left with a tenant, actor, role or temporary object of its own
+        is refused by the function (MT001): it is then rolled back, discarded and entered once
+        more."""
+        try:
+            _exec(conn, statement)
+            return
+        except psycopg.Error as exc:
+            if exc.sqlstate != DIRTY_SESSION:
+                raise
+            found = first_line(exc)
+        self.dirty_sessions += 1
+        log.warning("%s: %s; discarding the session's state", endpoint.name, found)
+        _reset_session(conn)
+        try:
+            _exec(conn, statement)
+        except psycopg.Error as exc:
+            if exc.sqlstate != DIRTY_SESSION:
+                raise
+            raise SessionNotClean(
+                f"{describe(endpoint.conninfo)}: {first_line(exc)}, even after DISCARD ALL: a "
+                "default of the login or database sets it (ALTER ROLE/DATABASE ... SET); "
+                "remove it"
+            ) from exc
+
     @contextmanager
     def _borrow(self, endpoint: _Endpoint, timeout: float) -> Iterator[Conn]:
+        """A connection for the health and lag probes: read-only queries outside any tenant
+        transaction, which leave nothing behind unless they fail."""
         conn = endpoint.pool.getconn(timeout=timeout)
+        clean = False
         try:
             yield conn
+            clean = conn.pgconn.transaction_status == pq.TransactionStatus.IDLE
         finally:
-            self._give_back(endpoint, conn)
+            self._give_back(endpoint, conn, clean=clean)
 
     def _endpoint(self, name: str, conninfo: str, pool_min: int, pool_max: int) -> _Endpoint:
         params = conninfo_to_dict(conninfo)
         if self._tokens is not None and params.get("password"):
             raise ValueError(f"the {name} DSN has a password and a credential was given: drop one")
 
+        static = dict(
+            self._static_kwargs,
+            prepare_threshold=prepare_threshold_for(conninfo, self.prepare_threshold),
+        )
+
         def kwargs() -> dict[str, Any]:
-            extra = dict(self._static_kwargs)
+            extra = dict(static)
             if self._tokens is not None:
                 extra["password"] = self._tokens.token()  # fresh for this one connection
                 if "sslmode" not in params:
@@ -317,19 +359,20 @@ class Database:
             raise
         committing = clean = False
         try:
-            # BEGIN and the tenant context in one round trip.
-            conn.execute(statement)
+            self._enter(endpoint, conn, statement)
             yield conn
             committing = True
-            if conn.info.transaction_status != pq.TransactionStatus.INTRANS:
-                conn.rollback()  # the caller ended or broke the transaction: nothing to commit
+            if conn.pgconn.transaction_status != pq.TransactionStatus.INTRANS:
+                # The caller ended or broke the transaction: nothing is committed, and the
+                # session is rolled back and discarded on its way back to the pool.
                 raise psycopg.ProgrammingError(
-                    "the tenant transaction was ended inside db.tenant(); let the block end it"
+                    "the tenant transaction was ended (or failed and went on) inside "
+                    "db.tenant(); nothing was committed: let the block end it"
                 )
-            conn.execute(COMMIT_AND_RESET)
+            _exec(conn, b"commit")
             clean = True
         except BaseException as exc:
-            _rollback_quietly(conn)
+            # Rolled back and discarded by _give_back, after the breaker has seen the failure.
             if _endpoint_failure(exc):
                 endpoint.breaker.failure()
                 if endpoint is self._replica:
@@ -409,13 +452,24 @@ class Database:
         )
 
 
+def prepare_threshold_for(conninfo: str, setting: int | Literal["auto"] | None) -> int | None:
+    """psycopg's ``prepare_threshold`` for one endpoint: ``auto`` is psycopg's default (5),
+    except on Azure's PgBouncer port, where prepared statements are off."""
+    if setting != "auto":
+        return setting
+    ports = str(conninfo_to_dict(conninfo).get("port") or "").split(",")
+    return None if PGBOUNCER_PORT in ports else PSYCOPG_PREPARE_THRESHOLD
+
+
+@functools.lru_cache(maxsize=4096)
 def _begin_statement(
     tenant_id: uuid.UUID | str, readonly: bool, actor: str | None, isolation: str | None
 ) -> bytes:
-    """BEGIN and the tenant context as one simple query (no parameters, so one round trip):
-    the tenant is inlined as a canonical uuid (a malformed id fails here, not in SQL), the
-    actor as a quoted literal."""
-    tenant = str(uuid.UUID(str(tenant_id)))
+    """BEGIN, ``close all`` and ``mapper.enter_tenant()`` as one simple query (no parameters,
+    so one round trip; cached, as a service serves the same tenants over and over): the tenant
+    is inlined as a canonical uuid (a malformed id fails here, not in SQL), the actor as a
+    quoted literal."""
+    tenant = str(tenant_id if isinstance(tenant_id, uuid.UUID) else uuid.UUID(str(tenant_id)))
     begin = "begin"
     if isolation is not None:
         if isolation not in ISOLATION_LEVELS:
@@ -423,19 +477,41 @@ def _begin_statement(
         begin += f" isolation level {isolation}"
     if readonly:
         begin += " read only"
-    statement = f"{begin}; select set_config('app.tenant_id', '{tenant}', true)"
-    if actor:
-        statement += ", set_config('app.actor', " + sql.quote(actor) + ", true)"
-    return statement.encode()
+    args = f"'{tenant}', {sql.quote(actor)}" if actor else f"'{tenant}'"
+    return f"{begin}; close all; select mapper.enter_tenant({args})".encode()
 
 
-def _rollback_quietly(conn: Conn) -> None:
-    if conn.closed:
+def _exec(conn: Conn, statement: bytes) -> None:
+    """One simple query through libpq's blocking ``PQexec`` (it releases the GIL), for the
+    client's own statements: the first round trip and the COMMIT. psycopg's ``execute()`` and
+    ``commit()`` spend about 30 us more of client CPU per round trip (a cursor, a non-blocking
+    wait loop), which was most of what ``db.tenant()`` cost over a raw connection
+    (docs/benchmarks.md). Nothing psycopg tracks changes: it reads the transaction status from
+    libpq, and these statements touch no prepared statement. Errors are psycopg's own classes;
+    a connection lost without an SQLSTATE is an ``OperationalError``, as psycopg raises it."""
+    with conn.lock:
+        result = conn.pgconn.exec_(statement)
+    if result.status in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK):
         return
-    try:
-        conn.rollback()
-    except psycopg.Error:
-        conn.close()  # the pool discards a closed connection
+    encoding = conn.info.encoding
+    if conn.pgconn.status == pq.ConnStatus.BAD and not result.error_field(
+        pq.DiagnosticField.SQLSTATE
+    ):
+        raise psycopg.OperationalError(
+            f"consuming input failed: {result.get_error_message(encoding)}"
+        )
+    raise psycopg.errors.error_from_result(result, encoding=encoding)
+
+
+def _reset_session(conn: Conn) -> None:
+    """Roll back and ``discard all``: no tenant, role, cursor, temporary object, prepared
+    statement, listener, advisory lock, sequence state or session setting is left. The
+    rollback goes through psycopg, which then forgets its own prepared statements too (they
+    go with ``discard all``); a transaction is begun first if none is open, so that it does."""
+    if conn.pgconn.transaction_status == pq.TransactionStatus.IDLE:
+        conn.execute(b"begin")
+    conn.rollback()
+    conn.execute(b"discard all", prepare=False)
 
 
 def _connection_lost(exc: BaseException) -> bool:

@@ -16,6 +16,11 @@ class OutcomeUnknown(MapperdbError):
     example by reading the row back) before writing again."""
 
 
+class SessionNotClean(EnvironmentProblem):
+    """``mapper.enter_tenant()`` still refuses a session after ``discard all``: a default of
+    the login or the database (``ALTER ROLE ... SET``) gives every session a tenant or role."""
+
+
 class DecryptionFailed(MapperdbError):
     """The ciphertext does not verify under this tenant, record and key (wrong context or
     tampered bytes)."""
