@@ -85,13 +85,16 @@ def test_an_app_session_cannot_stall_the_others(migrated: Speaker) -> None:
     with migrated.app() as conn:
         for tid, name in ((TENANT_A, "alpha"), (TENANT_B, "bravo")):
             add_tenant(conn, tid, name)
+    # Values a test can wait for, long enough that a loaded machine does not end the holder
+    # before the steps that need it (nothing below waits on a clock: it polls the catalog).
     shorten(
         migrated,
-        idle_in_transaction_session_timeout="2s",
+        idle_in_transaction_session_timeout="5s",
         lock_timeout="500ms",
-        statement_timeout="1s",
+        statement_timeout="3s",
     )
     holder = migrated.app()
+    holder_pid = holder.info.backend_pid
     holder.execute("select set_config('app.tenant_id', %s, true)", (str(TENANT_A),))
     # The strongest lock an app session can hold: rows (here its tenant row, which every write
     # of the tenant's audit chain and foreign keys touches).
@@ -107,7 +110,12 @@ def test_an_app_session_cannot_stall_the_others(migrated: Speaker) -> None:
     with migrated.app() as other, tenant(other, TENANT_B) as cur:
         add_rows(cur, TENANT_B, 1)
     # The holder, idle in its transaction, is ended, and its lock with it.
-    time.sleep(3)
+    with psycopg.connect(migrated.db.superuser_conninfo, autocommit=True) as watcher:
+        deadline = time.monotonic() + 120
+        gone = "select not exists (select from pg_catalog.pg_stat_activity where pid = %s)"
+        while not watcher.execute(gone, (holder_pid,)).fetchone()[0]:  # type: ignore[index]
+            assert time.monotonic() < deadline, "the idle holder was never ended"
+            time.sleep(0.1)
     with pytest.raises(errors.IdleInTransactionSessionTimeout):
         holder.execute("select 1")
     holder.close()
@@ -115,7 +123,7 @@ def test_an_app_session_cannot_stall_the_others(migrated: Speaker) -> None:
         cur.execute("update mapper.tenant_configs set retention_days = 30")
     # A statement that runs too long is cancelled.
     with migrated.app() as conn, pytest.raises(errors.QueryCanceled), tenant(conn, TENANT_A) as cur:
-        cur.execute("select pg_sleep(5)")
+        cur.execute("select pg_sleep(30)")
 
 
 @pytest.mark.parametrize("user", ["readonly_user", "auditor_user"])
