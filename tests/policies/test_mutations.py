@@ -156,6 +156,12 @@ def key_rotation(stack: Stack) -> str:
     return f"azurerm_key_vault_key.{name}"
 
 
+def password_auth(stack: Stack) -> str:
+    name = primary(stack)
+    res(stack, SERVER)[name]["authentication"]["password_auth_enabled"] = True
+    return f"{SERVER}.{name}"
+
+
 # mutation -> (the change, the checks that must name the changed resource)
 MUTATIONS: dict[str, tuple[Callable[[Stack], str], set[str]]] = {
     "public-network-access": (public_network, {"CKV_LM_001"}),
@@ -172,6 +178,7 @@ MUTATIONS: dict[str, tuple[Callable[[Stack], str], set[str]]] = {
     "alert": (alert, {"CKV_LM_021"}),
     "tag": (tag, {"CKV_LM_018"}),
     "key-rotation": (key_rotation, {"CKV_LM_012", "CKV_LM_031"}),
+    "password-auth": (password_auth, {"CKV_LM_022"}),
 }
 
 
