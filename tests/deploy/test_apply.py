@@ -13,7 +13,7 @@ from psycopg.conninfo import conninfo_to_dict
 from mapperdb.db import Connector
 from mapperdb.deploy.deployment import STATE_FILE, summary_paths
 from mapperdb.deploy.smoke import EXPECTED_ROLES, smoke_check
-from mapperdb.errors import FindingsError
+from mapperdb.errors import EnvironmentProblem, FindingsError
 from mapperdb.migrate.runner import MigrationFailed
 from tests.conftest import Database
 from tests.deploy.conftest import MIGRATIONS, MakeDeployment, write_stack
@@ -48,10 +48,11 @@ def test_apply_then_migrations_verify_and_smoke(
     assert len(report.migrations) == len(list(MIGRATIONS.glob("*.up.sql")))
     deployment.apply(tmp_path / "tfplan")
     names = [r.name for r in deployment.steps.results]
-    assert names[-6:] == [
+    assert names[-7:] == [
         "terraform init",
         "review plan",
         "terraform apply",
+        "server parameters",
         "migrate up",
         "migrate verify",
         "smoke check",
@@ -161,3 +162,31 @@ def test_smoke_check_goes_through_the_endpoints_the_stack_outputs(
     again.plan(tmp_path / "second")
     with pytest.raises(FindingsError, match="expected a read-only replica, but it accepts writes"):
         again.apply(tmp_path / "second")
+
+
+def test_a_static_parameter_waiting_for_a_restart_stops_the_apply_before_migrating(
+    make_deployment: MakeDeployment, empty_db: Database, tmp_path: Path
+) -> None:
+    """A new server's shared_preload_libraries (pgaudit, pg_cron) applies at its first restart:
+    migrating before it would fail at 0020's CREATE EXTENSION pgaudit; the apply says so first."""
+    deployment = make_deployment(conninfo=empty_db.admin_conninfo, protected={})
+    deployment.plan(tmp_path / "tfplan")
+    with psycopg.connect(empty_db.superuser_conninfo, autocommit=True) as conn:
+        running = int(conn.execute("show max_connections").fetchone()[0])  # type: ignore[index]
+        conn.execute(f"alter system set max_connections = {running + 1}")
+        conn.execute("select pg_reload_conf()")
+    try:
+        with pytest.raises(EnvironmentProblem) as caught:
+            deployment.apply(tmp_path / "tfplan")
+    finally:
+        with psycopg.connect(empty_db.superuser_conninfo, autocommit=True) as conn:
+            conn.execute("alter system reset max_connections")
+            conn.execute("select pg_reload_conf()")
+    message = caught.value.message
+    assert "max_connections wait for a restart" in message and "\n" not in message
+    assert "restart_on_parameter_change" in message
+    with psycopg.connect(empty_db.admin_conninfo) as conn:  # nothing migrated, not even history
+        assert conn.execute("select to_regclass('mapperdb.schema_history')").fetchone() == (None,)
+    # Restarted (here: the setting undone), the same apply goes on where it stopped.
+    deployment.apply(tmp_path / "tfplan")
+    assert len(_applied_versions(empty_db.admin_conninfo)) == len(list(MIGRATIONS.glob("*.up.sql")))

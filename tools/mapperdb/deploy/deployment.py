@@ -183,6 +183,7 @@ class Deployment:
                 f"{self.target.env}: no {FQDN_OUTPUT} output and no DATABASE_URL; "
                 "cannot reach the database to migrate"
             )
+        steps.run("server parameters", lambda: _no_pending_restart(conninfo), str, record=False)
         runner = self._runner(conninfo)
         steps.run("migrate up", runner.up, lambda done: f"{len(done)} migration(s) applied")
         steps.run("migrate verify", lambda: _verify(runner), str)
@@ -227,6 +228,29 @@ def _same_as_reviewed(plan_file: Path, sha: str) -> None:
             f"{plan_file} (sha256 {sha[:12]}) is not the plan its summary {json_path.name} "
             f"describes ({str(reviewed)[:12]}); apply only the plan that was reviewed"
         )
+
+
+def _no_pending_restart(conninfo: str) -> str:
+    """Static parameters (shared_preload_libraries: pgaudit, pg_cron) apply at the next restart.
+    A new server, or an environment with restart_on_parameter_change off, has them pending
+    after the apply; migrating then would fail at the first CREATE EXTENSION that needs one
+    (0020 pgaudit), so say what to do before any migration runs."""
+    connector = Connector(conninfo, application_name="mapperdb deploy")
+    with connector.connect() as conn:
+        rows = conn.execute(
+            "select name from pg_catalog.pg_settings where pending_restart order by name"
+        ).fetchall()
+        host = str(conn.info.host)
+    if not rows:
+        return "none waits for a restart"
+    names = ", ".join(str(row[0]) for row in rows)
+    server = host.split(".", 1)[0] if host.endswith(".postgres.database.azure.com") else host
+    raise EnvironmentProblem(
+        f"server parameter(s) {names} wait for a restart of {server}: restart it "
+        f"(az postgres flexible-server restart --name {server} --resource-group <its group>, or "
+        "the portal), then rerun this apply (finished steps are skipped); environments that may "
+        "restart on their own set server.restart_on_parameter_change = true"
+    )
 
 
 def _verify(runner: Runner) -> str:
