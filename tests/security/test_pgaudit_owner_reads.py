@@ -311,6 +311,8 @@ def test_the_platforms_pgaudit_settings() -> None:
     assert pgaudit_log is not None
     assert set(pgaudit_log.split(",")) == {"ddl", "role", "write"}
     assert platform_parameter("pgaudit.log_parameter") == "off"
+    # The owner's read lines are LOG level: written unless log_min_messages is fatal or panic.
+    assert platform_parameter("log_min_messages") in {"warning", "error", "log"}
 
 
 def test_a_partition_policy_without_the_line_is_a_problem_and_repaired(

@@ -181,6 +181,13 @@ def operations_parameters(sku: Sku, workload: Workload) -> list[Parameter]:
             Choice(("off",)),
         ),
         Parameter(
+            "log_min_messages",
+            "warning",
+            "Azure's default, pinned: the owner's reads are LOG lines (0032), which any value "
+            "above LOG (fatal, panic) would drop",
+            Choice(("warning", "error", "log")),
+        ),
+        Parameter(
             "azure.extensions",
             ",".join(extensions),
             "only the extensions the platform uses (data/azure_extensions.toml), as locally",
