@@ -259,23 +259,28 @@ def test_silencing_the_line_is_ddl_and_logged(
 
 
 @pytest.mark.parametrize(
-    "statement",
+    ("statement", "as_owner"),
     [
-        "set log_min_messages = fatal",
-        "set local log_min_messages = panic",
-        "select set_config('log_min_messages', 'fatal', true)",
-        "alter role current_user set log_min_messages = fatal",
-        "set pgaudit.log = 'none'",
+        ("set log_min_messages = fatal", False),
+        ("set local log_min_messages = panic", True),
+        ("select set_config('log_min_messages', 'fatal', true)", True),
+        ("alter role current_user set log_min_messages = fatal", False),
+        ("alter database {database} set log_min_messages = fatal", False),
+        ("alter function mapper.note_owner_access(text) set log_min_messages = fatal", True),
+        ("set pgaudit.log = 'none'", True),
     ],
 )
-def test_the_admin_cannot_raise_the_log_threshold(two_tenants: Speaker, statement: str) -> None:
+def test_the_admin_cannot_raise_the_log_threshold(
+    two_tenants: Speaker, statement: str, as_owner: bool
+) -> None:
     """LOG lines are written unless log_min_messages is above LOG: a superuser setting, so
-    neither the admin nor the owner can drop the line for its session (nor pgaudit's)."""
+    neither the admin nor the owner can drop the line for its session, its login, the database
+    or the function (nor pgaudit's lines)."""
     with two_tenants.admin() as conn:
-        conn.execute("set local role mapper_owner")
-        conn.execute("reset role")
+        if as_owner:
+            conn.execute("set local role mapper_owner")
         with pytest.raises(errors.InsufficientPrivilege):
-            conn.execute(statement)
+            conn.execute(sql.SQL(statement).format(database=sql.Identifier(two_tenants.db.name)))
 
 
 def test_the_admin_cannot_raise_the_log_threshold_at_startup(two_tenants: Speaker) -> None:
@@ -339,3 +344,15 @@ def test_a_partition_policy_without_the_line_is_a_problem_and_repaired(
         conn.execute("select count(*) from mapper.maintain_partitions()")
         conn.commit()
         assert conn.execute("select * from mapper.partition_problems()").fetchall() == []
+
+
+def test_shredding_a_named_tenants_keys_is_logged(
+    two_tenants: Speaker, server_log: ServerLog
+) -> None:
+    with two_tenants.admin() as conn:
+        conn.execute("set local role mapper_owner")
+        assert conn.execute("select mapper.shred_tenant_keys(%s)", (TENANT_B,)).fetchone() == (1,)
+        conn.rollback()
+    lines = server_log.owner_reads("mapperadmin")
+    assert any('table mapper.tenant_data_keys, login "mapperadmin"' in line for line in lines)
+    assert any(",WRITE,DELETE," in line for line in server_log.audit_lines("mapperadmin"))
