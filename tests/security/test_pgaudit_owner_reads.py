@@ -23,6 +23,7 @@ from psycopg import errors, sql
 from mapper_infra.config import load_environments
 from mapperdb.client import Database
 from tests.conftest import REPO
+from tests.conftest import Database as MigratedDatabase
 from tests.schema.schema_helpers import TENANT_A, TENANT_B, Speaker, tenant
 from tests.security.test_data_keys_audit import add_key
 
@@ -356,3 +357,20 @@ def test_shredding_a_named_tenants_keys_is_logged(
     lines = server_log.owner_reads("mapperadmin")
     assert any('table mapper.tenant_data_keys, login "mapperadmin"' in line for line in lines)
     assert any(",WRITE,DELETE," in line for line in server_log.audit_lines("mapperadmin"))
+
+
+def test_every_policy_that_lets_the_owner_see_a_row_logs(db: MigratedDatabase) -> None:
+    """A catalog check, so a later migration that gives the owner a new way to see rows (a
+    policy for it, for a role it has the rights of, or for public) without the term fails here:
+    every such policy with a USING clause calls note_owner_access(), on tables and partitions."""
+    with psycopg.connect(db.superuser_conninfo) as conn:
+        rows = conn.execute(
+            "select p.polrelid::regclass::text, p.polname, pg_get_expr(p.polqual, p.polrelid) "
+            "from pg_policy as p join pg_class as c on c.oid = p.polrelid "
+            "where c.relnamespace = 'mapper'::regnamespace and p.polqual is not null and exists ("
+            "    select from unnest(p.polroles) as r (oid) "
+            "    where r.oid = 0 or pg_has_role('mapper_owner', r.oid, 'USAGE'))"
+        ).fetchall()
+    assert len(rows) >= 21
+    missing = [(table, name) for table, name, qual in rows if "note_owner_access(" not in qual]
+    assert missing == []
