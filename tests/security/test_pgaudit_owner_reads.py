@@ -374,3 +374,31 @@ def test_every_policy_that_lets_the_owner_see_a_row_logs(db: MigratedDatabase) -
     assert len(rows) >= 21
     missing = [(table, name) for table, name, qual in rows if "note_owner_access(" not in qual]
     assert missing == []
+
+
+def test_what_misc_set_would_add(two_tenants: Speaker, server_log: ServerLog) -> None:
+    """Why misc_set stays out: with it, `SET LOCAL app.tenant_id` (allowed by the contract) is one
+    MISC SET line per transaction, and mapperdb.client's pool reset two more; set_config() none."""
+    with psycopg.connect(two_tenants.db.superuser_conninfo, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("alter database {} set pgaudit.log = {}").format(
+                sql.Identifier(two_tenants.db.name),
+                sql.Literal(f"{platform_parameter('pgaudit.log')},misc_set"),
+            )
+        )
+    server_log.mark()
+    with two_tenants.app() as conn:
+        for _ in range(3):
+            conn.execute(sql.SQL("set local app.tenant_id = {}").format(sql.Literal(str(TENANT_A))))
+            conn.execute("select count(*) from mapper.storage_records")
+            conn.commit()
+    lines = server_log.audit_lines("app_user")
+    assert len(lines) == 3 and all(",MISC,SET," in line for line in lines), lines
+    server_log.mark()
+    with Database(two_tenants.db.conninfo("app_user"), pool_min=0, pool_max=1) as db:
+        for _ in range(3):
+            with db.tenant(TENANT_A, actor="alice@example.com") as conn:
+                conn.execute("select count(*) from mapper.storage_records")
+    lines = server_log.audit_lines("app_user")
+    assert 3 <= len(lines) <= 2 * 3, lines
+    assert not [line for line in lines if "set_config" in line or str(TENANT_A) in line]
