@@ -11,6 +11,8 @@
 --     statement and only when a row is tested against that policy. However the session became
 --     the owner (set role, startup option, set_config, an inheriting member), the policy is what
 --     lets it read, so the line comes with the read.
+--   * The function is SECURITY INVOKER: it needs no right its caller (the owner) lacks, and so
+--     the line's role is the one that reads, not always the function's owner.
 --   * LOG lines go to the server log whatever client_min_messages says; only log_min_messages
 --     above LOG (fatal, panic) would drop them, and it is a superuser setting (Azure: a server
 --     parameter the infra sets), so the admin cannot lower it for a session. Dropping or
