@@ -17,7 +17,7 @@ WHY = (
     "outside the database the attacker controls."
 )
 FIX = (
-    "Set pgaudit.log to include ddl and role (the platform uses ddl,role,write,misc_set); "
+    "Set pgaudit.log to include ddl and role (the platform uses ddl,role,write); "
     "pgaudit must also be preloaded and created (the cross-layer checks verify that)."
 )
 

@@ -167,10 +167,25 @@ def operations_parameters(sku: Sku, workload: Workload) -> list[Parameter]:
         ),
         Parameter(
             "pgaudit.log",
-            "ddl,role,write,misc_set",
-            "schema changes, grants, data writes and SET commands (the admin's set role "
-            "mapper_owner) are audited; reads would drown the log",
+            "ddl,role,write",
+            "schema changes, grants and data writes are audited; reads would drown the log (the "
+            "owner's reads are logged by its policies, 0032); misc_set would log the pool's reset "
+            "twice per application transaction and still miss a role given at startup",
             Choice(PGAUDIT_CLASSES, many=True),
+        ),
+        Parameter(
+            "pgaudit.log_parameter",
+            "off",
+            "never on: the values bound to audited statements would be logged, wrapped data keys "
+            "and tenant payloads among them",
+            Choice(("off",)),
+        ),
+        Parameter(
+            "log_min_messages",
+            "warning",
+            "Azure's default, pinned: the owner's reads are LOG lines (0032), which any value "
+            "above LOG (fatal, panic) would drop",
+            Choice(("warning", "error", "log")),
         ),
         Parameter(
             "azure.extensions",

@@ -168,7 +168,7 @@ def check_stack(
                 server.line,
                 server.address,
                 "pgaudit.log is not set, so the pgaudit extension the migrations create logs "
-                "nothing; set it (the platform uses ddl,role,write,misc_set)",
+                "nothing; set it (the platform uses ddl,role,write)",
             )
         report_connections(environment, server, report)
     return findings
