@@ -70,19 +70,22 @@ declare
     v_set boolean;
 begin
     -- Called right after BEGIN, nothing here is transaction-local yet: any tenant, actor or
-    -- role found is the session's. The checks come first (AND evaluates left to right).
+    -- role found is the session's. The checks come first (AND evaluates left to right). Every
+    -- function, operator and type is schema-qualified: the caller's search_path (which a
+    -- session can change) cannot put its own `<>` or `text` in front of pg_catalog's, and a
+    -- SET search_path clause would cost the simple-expression speed.
     v_set := pg_catalog.set_config(
         'app.tenant_id',
         case
-            when pg_catalog.current_setting('app.tenant_id', true) <> ''
-                or pg_catalog.current_setting('app.actor', true) <> ''
-                or current_user <> session_user
+            when pg_catalog.current_setting('app.tenant_id', true) operator(pg_catalog.<>) ''
+                or pg_catalog.current_setting('app.actor', true) operator(pg_catalog.<>) ''
+                or current_user operator(pg_catalog.<>) session_user
                 or (
-                    pg_catalog.pg_my_temp_schema() <> 0
+                    pg_catalog.pg_my_temp_schema() operator(pg_catalog.<>) 0
                     and mapper.session_has_temp_objects()
                 )
                 then mapper.refuse_dirty_session()
-            else p_tenant_id::text
+            else p_tenant_id::pg_catalog.text
         end,
         true
     ) is not null

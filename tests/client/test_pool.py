@@ -32,7 +32,9 @@ select pg_backend_pid(), current_setting('app.tenant_id', true), current_user::t
     (select count(*) from pg_prepared_statements where from_sql),
     (select count(*) from pg_settings where source = 'session'
         and name not in ('application_name', 'client_encoding', 'DateStyle', 'TimeZone',
-                         'IntervalStyle', 'extra_float_digits'))
+                         'IntervalStyle', 'extra_float_digits',
+                         -- set by this transaction's own BEGIN, which names both every time
+                         'transaction_isolation', 'transaction_read_only'))
 """
 
 
@@ -132,6 +134,33 @@ def test_no_tenant_outside_a_transaction(one: Database, app: App) -> None:
 def test_readonly_transaction_refuses_writes(one: Database) -> None:
     with pytest.raises(psycopg.errors.ReadOnlySqlTransaction), one.tenant(TENANT_A, True) as conn:
         conn.execute("update mapper.tenant_configs set name = 'x'")
+
+
+@pytest.mark.parametrize(
+    "default",
+    [
+        "set session characteristics as transaction read only",
+        "set session characteristics as transaction isolation level serializable",
+        "set default_transaction_read_only = on",
+        "set default_transaction_isolation = 'repeatable read'",
+    ],
+)
+def test_session_transaction_defaults_do_not_decide_the_next_transaction(
+    one: Database, default: str
+) -> None:
+    """Every BEGIN says its isolation and access mode: a default one transaction left behind is
+    not how the next tenant's transaction runs."""
+    with one.tenant(TENANT_A) as conn:
+        conn.execute(default)
+    with one.tenant(TENANT_B) as conn:
+        row = conn.execute(
+            "select current_setting('transaction_isolation'),"
+            " current_setting('transaction_read_only')"
+        ).fetchone()
+        assert row == ("read committed", "off")
+        conn.execute("update mapper.tenant_configs set name = name")  # writes work
+    with one.tenant(TENANT_B, True) as conn:
+        assert conn.execute("show transaction_read_only").fetchone() == ("on",)
 
 
 def test_tenant_id_is_validated(one: Database) -> None:

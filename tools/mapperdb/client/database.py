@@ -470,13 +470,13 @@ def _begin_statement(
     is inlined as a canonical uuid (a malformed id fails here, not in SQL), the actor as a
     quoted literal."""
     tenant = str(tenant_id if isinstance(tenant_id, uuid.UUID) else uuid.UUID(str(tenant_id)))
-    begin = "begin"
-    if isolation is not None:
-        if isolation not in ISOLATION_LEVELS:
-            raise ValueError(f"isolation must be one of {', '.join(ISOLATION_LEVELS)}")
-        begin += f" isolation level {isolation}"
-    if readonly:
-        begin += " read only"
+    # Both said every time: a session default left by an earlier transaction (`set session
+    # characteristics as transaction read only`, `set default_transaction_isolation`) must not
+    # decide this one's.
+    if isolation is not None and isolation not in ISOLATION_LEVELS:
+        raise ValueError(f"isolation must be one of {', '.join(ISOLATION_LEVELS)}")
+    begin = f"begin isolation level {isolation or ISOLATION_LEVELS[0]}"
+    begin += " read only" if readonly else " read write"
     args = f"'{tenant}', {sql.quote(actor)}" if actor else f"'{tenant}'"
     return f"{begin}; close all; select mapper.enter_tenant({args})".encode()
 
@@ -516,7 +516,7 @@ def _reset_session(conn: Conn) -> None:
 
 def _connection_lost(exc: BaseException) -> bool:
     return isinstance(exc, psycopg.OperationalError) and (
-        exc.sqlstate is None or exc.sqlstate.startswith("08") or exc.sqlstate == "57P01"
+        exc.sqlstate is None or exc.sqlstate.startswith("08") or exc.sqlstate in ("57P01", "57P02")
     )
 
 
