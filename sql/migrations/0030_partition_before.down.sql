@@ -1,0 +1,207 @@
+-- Reverses 0030_partition_before: maintain_partitions() of 0025 again (rows older than the
+-- window stay in the default partition, reported as failed). Each before partition is
+-- detached and its rows go back to the default partition they came from (moved in
+-- maintenance mode: the audit triggers stand aside, the audit trail's links are copied, not
+-- changed); the 'outside' entries of maintenance_log go, as the status they use does.
+set local role mapper_owner;
+
+do $$
+declare
+    v_parent regclass;
+    v_before regclass;
+    v_default regclass;
+    v_columns text;
+begin
+    perform set_config('mapper.maintenance', 'on', true);
+    for v_parent, v_before, v_default in
+        select pt.partrelid::regclass, c.oid::regclass, nullif(pt.partdefid, 0)::regclass
+        from pg_catalog.pg_partitioned_table as pt
+        join pg_catalog.pg_inherits as i on i.inhparent = pt.partrelid
+        join pg_catalog.pg_class as c on c.oid = i.inhrelid
+        join pg_catalog.pg_class as p on p.oid = pt.partrelid
+        where p.relnamespace = 'mapper'::regnamespace and c.relname = p.relname || '_before'
+    loop
+        execute format('alter table %s detach partition %s', v_parent, v_before);
+        select string_agg(quote_ident(a.attname), ', ' order by a.attnum) into v_columns
+        from pg_catalog.pg_attribute as a
+        where a.attrelid = v_parent and a.attnum > 0 and not a.attisdropped
+            and a.attgenerated = '';
+        execute format(
+            'insert into %s (%s) select %s from %s', v_default, v_columns, v_columns, v_before
+        );
+        execute format('drop table %s', v_before);
+    end loop;
+end
+$$;
+
+create or replace function mapper.maintain_partitions(
+    p_months_ahead integer default 3, p_months_back integer default 12
+)
+returns table (table_name text, partition_name text, action text, moved_rows bigint)
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+set timezone = 'UTC'
+set lock_timeout = '5s'
+as $$
+declare
+    v_parent regclass;
+    v_key name;
+    v_default regclass;
+    v_month timestamptz;
+    v_first timestamptz;
+    v_last timestamptz;
+    v_created record;
+    v_part record;
+    v_problem text;
+    v_default_name text;
+    v_outside bigint;
+    v_failures integer := 0;
+    v_actions integer := 0;
+begin
+    if p_months_ahead is null or p_months_ahead not between 0 and 24 then
+        raise exception 'p_months_ahead must be between 0 and 24, got %', p_months_ahead;
+    end if;
+    if p_months_back is null or p_months_back not between 0 and 120 then
+        raise exception 'p_months_back must be between 0 and 120, got %', p_months_back;
+    end if;
+    -- Months back are bounded like months ahead: a tenant that writes a row into every month
+    -- since 2000 gets p_months_back partitions at most, not one per month; older rows stay in
+    -- the default partition (readable as any other), counted and named below.
+    v_first := greatest(
+        timestamptz '2000-01-01 00:00:00+00',
+        date_trunc('month', now()) - make_interval(months => p_months_back)
+    );
+    v_last := date_trunc('month', now()) + make_interval(months => p_months_ahead);
+    -- Attaching a partition validates its foreign keys, which must see every tenant.
+    perform set_config('mapper.maintenance', 'on', true);
+    for v_parent in
+        select pt.partrelid::regclass
+        from pg_catalog.pg_partitioned_table as pt
+        join pg_catalog.pg_class as c on c.oid = pt.partrelid
+        where c.relnamespace = 'mapper'::regnamespace and not c.relispartition
+        order by c.relname
+    loop
+        v_key := mapper.partition_key(v_parent);
+        continue when v_key is null;
+        table_name := v_parent::text;
+        -- One table's failure (a lock not granted, a table in the way) is logged and reported,
+        -- and the other tables proceed: each runs in its own subtransaction.
+        begin
+            v_default_name := mapper.ensure_default_partition(v_parent);
+            if v_default_name is not null then
+                partition_name := v_default_name;
+                action := 'created default';
+                moved_rows := 0;
+                v_actions := v_actions + 1;
+                return next;
+            end if;
+            -- Partitions made or attached by hand get what their parent requires.
+            for v_part in
+                select t.relid::regclass as relid
+                from pg_partition_tree(v_parent) as t where t.level > 0 order by 1
+            loop
+                for v_problem in select * from mapper.secure_partition(v_part.relid) loop
+                    partition_name := v_part.relid::text;
+                    action := 'repaired: ' || v_problem;
+                    moved_rows := 0;
+                    v_actions := v_actions + 1;
+                    perform mapper.log_maintenance(
+                        'maintain_partitions', v_part.relid::text, 'repaired', v_problem
+                    );
+                    return next;
+                end loop;
+            end loop;
+            select nullif(pt.partdefid, 0)::regclass into v_default
+            from pg_catalog.pg_partitioned_table as pt where pt.partrelid = v_parent;
+            -- Months that have rows waiting in the default partition, then the months ahead;
+            -- never a month before the months back (nor 2000-01) or past the months ahead,
+            -- however many rows ask.
+            for v_month in
+                execute format(
+                    'select distinct date_trunc(''month'', %I) from %s '
+                    'where %I >= $1 and %I < $2 + interval ''1 month'' '
+                    'union select generate_series(date_trunc(''month'', now()), $2, '
+                    'interval ''1 month'') '
+                    'order by 1',
+                    v_key, v_default, v_key, v_key
+                ) using v_first, v_last
+            loop
+                begin
+                    for v_created in
+                        select * from mapper.create_month_partition(v_parent, v_month::date)
+                    loop
+                        partition_name := v_created.partition_name;
+                        moved_rows := v_created.moved_rows;
+                        action := case when v_created.moved_rows > 0
+                            then 'created, rows moved from default' else 'created' end;
+                        v_actions := v_actions + 1;
+                        return next;
+                    end loop;
+                exception
+                    when others then
+                        v_failures := v_failures + 1;
+                        partition_name := format('%s_p%s', v_parent, to_char(v_month, 'YYYYMM'));
+                        action := 'failed: ' || sqlerrm;
+                        moved_rows := 0;
+                        perform mapper.log_maintenance(
+                            'maintain_partitions', partition_name, 'failed', sqlerrm
+                        );
+                        return next;
+                end;
+            end loop;
+            execute format(
+                'select count(*) from %s where not (%I >= $1 and %I < $2 + interval ''1 month'')',
+                v_default, v_key, v_key
+            ) into v_outside using v_first, v_last;
+            if v_outside > 0 then
+                v_failures := v_failures + 1;
+                partition_name := v_default::text;
+                action := format(
+                    'failed: %s rows outside %s to %s stay in the default partition (readable; '
+                    'older months get partitions with a larger p_months_back, up to 120)',
+                    v_outside, to_char(v_first, 'YYYY-MM'), to_char(v_last, 'YYYY-MM'));
+                moved_rows := 0;
+                perform mapper.log_maintenance(
+                    'maintain_partitions', v_default::text, 'failed', substr(action, 9)
+                );
+                return next;
+            end if;
+        exception
+            when others then
+                v_failures := v_failures + 1;
+                partition_name := null;
+                action := 'failed: ' || sqlerrm;
+                moved_rows := 0;
+                perform mapper.log_maintenance(
+                    'maintain_partitions', v_parent::text, 'failed', sqlerrm
+                );
+                return next;
+        end;
+    end loop;
+    perform mapper.log_maintenance(
+        'maintain_partitions', null, case when v_failures > 0 then 'failed' else 'ok' end,
+        format('%s actions, %s failures', v_actions, v_failures)
+    );
+    delete from mapper.maintenance_log as l where l.logged_at < now() - interval '90 days';
+end
+$$;
+
+comment on function mapper.maintain_partitions(integer, integer) is
+    'Keeps p_months_ahead (0 to 24) monthly partitions ahead of now() on every partitioned mapper '
+    'table, drains the default partitions into month partitions no older than p_months_back '
+    '(0 to 120) months, reports rows left in a default partition, secures every partition (also '
+    'those made by hand), logs failures by table or partition and carries on. Scheduled by '
+    'pg_cron (0011); returns what it did.';
+
+drop function mapper.ensure_before_partition(regclass);
+
+delete from mapper.maintenance_log as l
+where l.status = 'outside';
+alter table mapper.maintenance_log drop constraint maintenance_log_status_check;
+-- mapperdb:allow LOCK004 reason: maintenance_log holds a few entries a night for 90 days;
+-- validating them is instant, and maintenance may log the new status at once
+alter table mapper.maintenance_log add constraint maintenance_log_status_check
+check (status in ('ok', 'repaired', 'failed'));
+
+reset role;
