@@ -194,7 +194,7 @@ comment on function mapper.maintain_partitions(integer, integer) is
     'those made by hand), logs failures by table or partition and carries on. Scheduled by '
     'pg_cron (0011); returns what it did.';
 
-drop function mapper.ensure_before_partition(regclass);
+drop function mapper.ensure_before_partition(regclass, timestamptz);
 
 delete from mapper.maintenance_log as l
 where l.status = 'outside';

@@ -26,7 +26,7 @@ alter table mapper.maintenance_log drop constraint maintenance_log_status_check;
 alter table mapper.maintenance_log add constraint maintenance_log_status_check
 check (status in ('ok', 'repaired', 'failed', 'outside'));
 
-create function mapper.ensure_before_partition(p_parent regclass)
+create function mapper.ensure_before_partition(p_parent regclass, p_upper timestamptz)
 returns table (partition_name text, upper_bound timestamptz, moved_rows bigint)
 language plpgsql
 set search_path = pg_catalog, pg_temp
@@ -61,10 +61,11 @@ begin
         end if;
         return;
     end if;
-    -- Up to the oldest month partition (least() skips the default's null), never after this
-    -- month: every later month has, or gets, its own partition.
+    -- Up to the months maintenance keeps (p_upper, the first of them) or the oldest month
+    -- partition if older (least() skips the default's null): every later month has, or gets,
+    -- its own partition.
     select least(
-        date_trunc('month', now()),
+        date_trunc('month', p_upper),
         min(substring(
             pg_get_expr(c.relpartbound, c.oid) from 'FROM \(''([^'']+)''\)'
         )::timestamptz)
@@ -111,9 +112,9 @@ begin
 end
 $$;
 
-comment on function mapper.ensure_before_partition(regclass) is
-    'Creates <table>_before if missing: one range partition from 2000-01-01 up to the oldest '
-    'month partition (at most this month), holding every older row, moved out of the default '
+comment on function mapper.ensure_before_partition(regclass, timestamptz) is
+    'Creates <table>_before if missing: one range partition from 2000-01-01 up to p_upper or '
+    'the oldest month partition if older, holding every older row, moved out of the default '
     'partition. Internal: called by maintain_partitions().';
 
 create or replace function mapper.maintain_partitions(
@@ -140,6 +141,7 @@ declare
     v_outside bigint;
     v_older bigint;
     v_before regclass;
+    v_fill timestamptz;
     v_failures integer := 0;
     v_actions integer := 0;
 begin
@@ -201,7 +203,7 @@ begin
             -- Rows older than the oldest month partition go to one range partition, not to the
             -- default: the default stays (nearly) empty, so creating a month partition, which
             -- scans the default under an access exclusive lock on the table, scans nothing.
-            for v_created in select * from mapper.ensure_before_partition(v_parent) loop
+            for v_created in select * from mapper.ensure_before_partition(v_parent, v_first) loop
                 partition_name := v_created.partition_name;
                 moved_rows := v_created.moved_rows;
                 action := case when v_created.moved_rows > 0
@@ -210,18 +212,20 @@ begin
                 return next;
             end loop;
             v_before := to_regclass(v_parent::text || '_before');
-            -- Months that have rows waiting in the default partition, then the months ahead;
-            -- never a month before the months back (nor 2000-01) or past the months ahead,
-            -- however many rows ask.
+            v_fill := greatest(v_first, coalesce(mapper.partition_upper_bound(v_before), v_first));
+            -- Every month from the months back (or the before partition's bound) to the months
+            -- ahead, each with its partition, so that no row of these months waits in the
+            -- default; never a month before the months back (nor 2000-01) or past the months
+            -- ahead, however many rows ask. Rows of such months that wait in the default (a
+            -- month dropped by hand) move into the partition made for them.
             for v_month in
                 execute format(
                     'select distinct date_trunc(''month'', %I) from %s '
                     'where %I >= $1 and %I < $2 + interval ''1 month'' '
-                    'union select generate_series(date_trunc(''month'', now()), $2, '
-                    'interval ''1 month'') '
+                    'union select generate_series($1, $2, interval ''1 month'') '
                     'order by 1',
                     v_key, v_default, v_key, v_key
-                ) using v_first, v_last
+                ) using v_fill, v_last
             loop
                 begin
                     for v_created in
@@ -261,8 +265,7 @@ begin
                 partition_name := null;
                 action := format(
                     'outside: %s rows in %s (before %s), %s rows in %s outside %s to %s '
-                    '(readable by their tenant; older months get partitions with a larger '
-                    'p_months_back, up to 120, if their rows are in the default partition)',
+                    '(readable by their tenant; no failure)',
                     v_older, coalesce(v_before::text, 'no before partition'),
                     coalesce(to_char(mapper.partition_upper_bound(v_before), 'YYYY-MM'), '-'),
                     v_outside, v_default, to_char(v_first, 'YYYY-MM'), to_char(v_last, 'YYYY-MM'));
@@ -300,6 +303,14 @@ comment on function mapper.maintain_partitions(integer, integer) is
     'hand), logs failures by table or partition and carries on. Scheduled by pg_cron (0011); '
     'returns what it did.';
 
-select count(*) from mapper.maintain_partitions();
+-- The before partitions now, up to the 12 months the nightly run keeps (their own months get
+-- their partitions from its next run): no row older than that ever waits in a default again.
+select count(b.partition_name)
+from pg_catalog.pg_partitioned_table as pt
+inner join pg_catalog.pg_class as c on pt.partrelid = c.oid
+cross join lateral mapper.ensure_before_partition(
+    pt.partrelid::regclass, date_trunc('month', now()) - interval '12 months'
+) as b
+where c.relnamespace = 'mapper'::regnamespace and not c.relispartition;
 
 reset role;

@@ -27,6 +27,7 @@ declare
     v_outside bigint;
     v_older bigint;
     v_before regclass;
+    v_fill timestamptz;
     v_failures integer := 0;
     v_actions integer := 0;
 begin
@@ -88,7 +89,7 @@ begin
             -- Rows older than the oldest month partition go to one range partition, not to the
             -- default: the default stays (nearly) empty, so creating a month partition, which
             -- scans the default under an access exclusive lock on the table, scans nothing.
-            for v_created in select * from mapper.ensure_before_partition(v_parent) loop
+            for v_created in select * from mapper.ensure_before_partition(v_parent, v_first) loop
                 partition_name := v_created.partition_name;
                 moved_rows := v_created.moved_rows;
                 action := case when v_created.moved_rows > 0
@@ -97,18 +98,20 @@ begin
                 return next;
             end loop;
             v_before := to_regclass(v_parent::text || '_before');
-            -- Months that have rows waiting in the default partition, then the months ahead;
-            -- never a month before the months back (nor 2000-01) or past the months ahead,
-            -- however many rows ask.
+            v_fill := greatest(v_first, coalesce(mapper.partition_upper_bound(v_before), v_first));
+            -- Every month from the months back (or the before partition's bound) to the months
+            -- ahead, each with its partition, so that no row of these months waits in the
+            -- default; never a month before the months back (nor 2000-01) or past the months
+            -- ahead, however many rows ask. Rows of such months that wait in the default (a
+            -- month dropped by hand) move into the partition made for them.
             for v_month in
                 execute format(
                     'select distinct date_trunc(''month'', %I) from %s '
                     'where %I >= $1 and %I < $2 + interval ''1 month'' '
-                    'union select generate_series(date_trunc(''month'', now()), $2, '
-                    'interval ''1 month'') '
+                    'union select generate_series($1, $2, interval ''1 month'') '
                     'order by 1',
                     v_key, v_default, v_key, v_key
-                ) using v_first, v_last
+                ) using v_fill, v_last
             loop
                 begin
                     for v_created in
@@ -148,8 +151,7 @@ begin
                 partition_name := null;
                 action := format(
                     'outside: %s rows in %s (before %s), %s rows in %s outside %s to %s '
-                    '(readable by their tenant; older months get partitions with a larger '
-                    'p_months_back, up to 120, if their rows are in the default partition)',
+                    '(readable by their tenant; no failure)',
                     v_older, coalesce(v_before::text, 'no before partition'),
                     coalesce(to_char(mapper.partition_upper_bound(v_before), 'YYYY-MM'), '-'),
                     v_outside, v_default, to_char(v_first, 'YYYY-MM'), to_char(v_last, 'YYYY-MM'));
