@@ -305,6 +305,9 @@ comment on function mapper.maintain_partitions(integer, integer) is
 
 -- The before partitions now, up to the 12 months the nightly run keeps (their own months get
 -- their partitions from its next run): no row older than that ever waits in a default again.
+-- Maintenance mode: the rows that waited are moved, and attaching validates foreign keys,
+-- across every tenant.
+select set_config('mapper.maintenance', 'on', true);
 select count(b.partition_name)
 from pg_catalog.pg_partitioned_table as pt
 inner join pg_catalog.pg_class as c on pt.partrelid = c.oid

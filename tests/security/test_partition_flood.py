@@ -13,7 +13,10 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from tests.schema.schema_helpers import TENANT_A, TENANT_B, Speaker, tenant
+from mapperdb.db import Connector
+from mapperdb.migrate.runner import Runner
+from tests.conftest import MIGRATIONS, Database
+from tests.schema.schema_helpers import TENANT_A, TENANT_B, Speaker, add_tenant, tenant
 from tests.security.test_time_values import partition_names
 
 FLOODED = ("storage_records", "model_metrics")
@@ -261,3 +264,27 @@ def test_maintenance_cannot_be_called_by_a_tenant(two_tenants: Speaker) -> None:
         tenant(conn, TENANT_A) as cur,
     ):
         cur.execute("select * from mapper.maintain_partitions(0, 120)")
+
+
+def test_upgrading_moves_the_rows_0025_left_in_the_default(
+    empty_db: Database, logins: dict[str, str]
+) -> None:
+    """A database at 0026 whose default partition holds old rows (0025 kept them there): 0030
+    moves them into the before partition, readable by their tenant as before."""
+    runner = Runner(Connector(empty_db.admin_conninfo), MIGRATIONS)
+    runner.up(to=26)
+    speak = Speaker(empty_db)
+    with speak.app() as conn:
+        add_tenant(conn, TENANT_A, "alpha")
+    flood_2005(speak, 20)
+    assert rows_in(speak, "mapper.storage_records_default") == 20
+    runner.up()
+    assert rows_in(speak, "mapper.storage_records_default") == 0
+    assert rows_in(speak, "mapper.storage_records_before") == 20
+    assert visible(speak, "storage_records", TENANT_A) == 20
+    with speak.admin() as conn:
+        assert conn.execute("select * from mapper.partition_problems()").fetchall() == []
+        assert conn.execute("select * from mapper.table_problems()").fetchall() == []
+    runner.down(to=26)  # and back: the rows return to the default partition
+    assert rows_in(speak, "mapper.storage_records_default") == 20
+    assert visible(speak, "storage_records", TENANT_A) == 20
