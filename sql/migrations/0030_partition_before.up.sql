@@ -18,6 +18,10 @@
 --      report it every day, burying real failures: rows outside the window are now counted per
 --      table under their own status, 'outside', in maintenance_log and in what the run returns,
 --      and are no failure of the job.
+-- create_month_partition() now makes a partition it moves rows into with its parent's column
+-- storage (the audit trail keeps its entries uncompressed) and generated columns (moving rows
+-- of detector_executions failed on its generated duration), as this migration's before
+-- partition is made.
 set local role mapper_owner;
 
 alter table mapper.maintenance_log drop constraint maintenance_log_status_check;
@@ -25,6 +29,101 @@ alter table mapper.maintenance_log drop constraint maintenance_log_status_check;
 -- validating them is instant, and maintenance may log the new status at once
 alter table mapper.maintenance_log add constraint maintenance_log_status_check
 check (status in ('ok', 'repaired', 'failed', 'outside'));
+
+create or replace function mapper.create_month_partition(p_parent regclass, p_month date)
+returns table (partition_name text, moved_rows bigint)
+language plpgsql
+set search_path = pg_catalog, pg_temp
+set timezone = 'UTC'
+as $$
+declare
+    v_schema name;
+    v_table name;
+    v_key name := mapper.partition_key(p_parent);
+    v_lo timestamptz := date_trunc('month', p_month::timestamptz);
+    v_hi timestamptz := date_trunc('month', p_month::timestamptz) + interval '1 month';
+    v_name text;
+    v_existing regclass;
+    v_default regclass;
+    v_moved bigint := 0;
+    v_columns text;
+begin
+    if v_key is null then
+        raise exception 'table % is not range-partitioned by one column', p_parent;
+    end if;
+    if not (p_month >= date '2000-01-01' and p_month < date '10000-01-01') then
+        raise exception 'no partition for month % of %: outside 2000-01 to 9999-12', p_month, p_parent
+            using errcode = 'invalid_parameter_value';
+    end if;
+    select n.nspname, c.relname into v_schema, v_table
+    from pg_catalog.pg_class as c join pg_catalog.pg_namespace as n on n.oid = c.relnamespace
+    where c.oid = p_parent;
+    v_name := v_table || '_p' || to_char(v_lo, 'YYYYMM');
+    v_existing := to_regclass(format('%I.%I', v_schema, v_name));
+    if v_existing is not null then
+        if not exists (
+            select from pg_catalog.pg_inherits as i
+            where i.inhrelid = v_existing and i.inhparent = p_parent
+        ) then
+            raise exception 'table %.% exists but is not a partition of %', v_schema, v_name, p_parent
+                using hint = 'rename or drop it, or attach it; maintenance will then secure it';
+        end if;
+        return;
+    end if;
+    select nullif(pt.partdefid, 0)::regclass into v_default
+    from pg_catalog.pg_partitioned_table as pt where pt.partrelid = p_parent;
+
+    if v_default is not null then
+        execute format(
+            'select count(*) from %s where %I >= $1 and %I < $2', v_default, v_key, v_key
+        ) into v_moved using v_lo, v_hi;
+    end if;
+
+    if v_moved > 0 then
+        -- Rows of this month wait in the default partition: move them into a new table, then
+        -- attach it (attaching scans the default partition, which no longer has such rows).
+        -- Moving changes no data: the audit trail's append-only trigger lets this one delete of
+        -- the default partition through (mapper.partition_move), and the row-level audit
+        -- triggers stand aside in maintenance mode.
+        -- Made like its parent, storage (the audit trail's uncompressed entries) and generated
+        -- columns (computed again, not copied) included.
+        execute format(
+            'create table %I.%I (like %s including defaults including generated '
+            'including storage including constraints)',
+            v_schema, v_name, p_parent
+        );
+        select string_agg(quote_ident(a.attname), ', ' order by a.attnum) into v_columns
+        from pg_catalog.pg_attribute as a
+        where
+            a.attrelid = p_parent and a.attnum > 0 and not a.attisdropped
+            and a.attgenerated = '';
+        perform set_config('mapper.partition_move', v_default::text, true);
+        execute format(
+            'with moved as (delete from %s where %I >= $1 and %I < $2 returning %s) '
+            'insert into %I.%I (%s) select %s from moved',
+            v_default, v_key, v_key, v_columns, v_schema, v_name, v_columns, v_columns
+        ) using v_lo, v_hi;
+        perform set_config('mapper.partition_move', '', true);
+        execute format(
+            'alter table %s attach partition %I.%I for values from (%L) to (%L)',
+            p_parent, v_schema, v_name, v_lo, v_hi
+        );
+    else
+        execute format(
+            'create table %I.%I partition of %s for values from (%L) to (%L)',
+            v_schema, v_name, p_parent, v_lo, v_hi
+        );
+    end if;
+    perform count(*) from mapper.secure_partition(format('%I.%I', v_schema, v_name)::regclass);
+    partition_name := v_name;
+    moved_rows := v_moved;
+    return next;
+end
+$$;
+
+comment on function mapper.create_month_partition(regclass, date) is
+    'Creates the month partition of a table if missing (months 2000-01 to 9999-12), moving rows '
+    'of that month out of the default partition first. Internal: called by maintain_partitions().';
 
 create function mapper.ensure_before_partition(p_parent regclass, p_upper timestamptz)
 returns table (partition_name text, upper_bound timestamptz, moved_rows bigint)
@@ -83,7 +182,7 @@ begin
     -- longer has such rows.
     execute format(
         'create table %I.%I (like %s including defaults including generated '
-        'including constraints)',
+        'including storage including constraints)',
         v_schema, v_name, p_parent
     );
     -- Generated columns (detector_executions.duration) are computed again, not copied.

@@ -288,3 +288,36 @@ def test_upgrading_moves_the_rows_0025_left_in_the_default(
     runner.down(to=26)  # and back: the rows return to the default partition
     assert rows_in(speak, "mapper.storage_records_default") == 20
     assert visible(speak, "storage_records", TENANT_A) == 20
+
+
+def test_waiting_rows_move_with_their_generated_columns_and_storage(two_tenants: Speaker) -> None:
+    """A row of a month kept but not yet partitioned waits in the default, then moves into its
+    month: detector_executions' generated duration is computed again (the move failed on it
+    before 0030), the audit trail's partition keeps its entries uncompressed."""
+    with two_tenants.app() as conn, tenant(conn, TENANT_A) as cur:
+        cur.execute(
+            "insert into mapper.detector_executions (tenant_id, detector_type, status, "
+            "started_at, finished_at, correlation_id) values (%s, 'pii', 'succeeded', "
+            "date_trunc('month', now()) - interval '3 months', "
+            "date_trunc('month', now()) - interval '3 months' + interval '2 seconds', 'late')",
+            (TENANT_A,),
+        )
+    assert rows_in(two_tenants, "mapper.detector_executions_default") == 1
+    done = maintain(two_tenants)
+    assert not [r for r in done if r[2].startswith("failed")], done
+    assert rows_in(two_tenants, "mapper.detector_executions_default") == 0
+    with two_tenants.app() as conn, tenant(conn, TENANT_A) as cur:
+        row = cur.execute(
+            "select tableoid::regclass::text, duration from mapper.detector_executions "
+            "where correlation_id = 'late'"
+        ).fetchone()
+    assert row is not None
+    assert row[0].startswith("mapper.detector_executions_p") and row[1] is not None
+    with two_tenants.superuser() as conn:
+        storage = conn.execute(
+            "select distinct a.attstorage from pg_inherits as i "
+            "join pg_attribute as a on a.attrelid = i.inhrelid "
+            "where i.inhparent = 'mapper.audit_records'::regclass "
+            "and a.attname in ('row_keys', 'old_rows', 'new_rows')"
+        ).fetchall()
+    assert storage == [("e",)]
