@@ -9,7 +9,15 @@ from typing import Any
 
 import pytest
 
-from tests.schema.schema_helpers import Speaker
+from tests.schema.schema_helpers import TENANT_A, Speaker, tenant
+from tests.security.test_data_keys_audit import (
+    KEK_2,
+    REWRAPPED,
+    VERSION,
+    add_key,
+    chain_problems,
+    key_links,
+)
 
 TENANT_TABLES = (
     "audit_chain_heads",
@@ -123,21 +131,37 @@ def test_row_level_security_not_forced_or_off_is_found_and_repaired(
     assert table_problems(speak) == []
 
 
-def test_the_reviewed_repro_on_tenant_data_keys(speak: Speaker) -> None:
-    """rev9: the key re-wrap's audit trigger disabled by the owner went unnoticed."""
+def test_the_reviewed_repro_on_tenant_data_keys(two_tenants: Speaker) -> None:
+    """rev9: the owner disabled the key re-wrap's audit trigger; the app's re-wrap left no link
+    and nothing noticed. Now it is named at once and the next maintenance turns it back on."""
+    with two_tenants.app() as conn:
+        add_key(conn, TENANT_A)
     as_owner(
-        speak,
+        two_tenants,
         "alter table mapper.tenant_data_keys disable trigger tenant_data_keys_audit_update",
     )
-    assert table_problems(speak) == [
+
+    def rewrap() -> int:
+        with two_tenants.app() as conn, tenant(conn, TENANT_A) as cur:
+            cur.execute(
+                "update mapper.tenant_data_keys set wrapped_key = %s, kek_key_id = %s, "
+                "wrapped_at = now() where key_version = %s",
+                (REWRAPPED, KEK_2, VERSION),
+            )
+        return len([link for link in key_links(two_tenants) if link[0] == "update"])
+
+    assert rewrap() == 0  # the gap itself: no link for this re-wrap, which no repair undoes
+    assert table_problems(two_tenants) == [
         (
             "mapper.tenant_data_keys",
             "tenant_data_keys_audit_update",
             "mapper.tenant_data_keys: trigger tenant_data_keys_audit_update disabled",
         )
     ]
-    maintain(speak)
-    assert triggers(speak, "tenant_data_keys")["tenant_data_keys_audit_update"] == "O"
+    maintain(two_tenants)
+    assert triggers(two_tenants, "tenant_data_keys")["tenant_data_keys_audit_update"] == "O"
+    assert rewrap() == 1
+    assert chain_problems(two_tenants) == []
 
 
 def test_a_dropped_trigger_is_found_and_not_made_up(speak: Speaker) -> None:
