@@ -178,8 +178,11 @@ def test_scheduled_jobs_run_as_the_admin_the_way_pg_cron_runs_them(server: Serve
         with psycopg.connect(cron_db.conninfo(username), autocommit=True) as conn:
             conn.execute(command)
     with psycopg.connect(cron_db.superuser_conninfo) as conn:
-        # Maintenance made the missing partition again; the refresh aggregated today's rows.
-        assert [row[0] for row in conn.execute(partitions).fetchall()] == names
+        # Maintenance made the missing partition again (and those of the months back, 0030);
+        # retention dropped the before partition whole (its bound is older than every tenant's
+        # retention: the next maintenance makes it again); the refresh aggregated today's rows.
+        after = {row[0] for row in conn.execute(partitions).fetchall()}
+        assert set(names) - after == {"mapper.storage_records_before"}
         views = [
             row[0]
             for row in conn.execute(

@@ -134,16 +134,17 @@ def test_retention_removes_only_expired_data_and_audits_it(speak: Speaker) -> No
     ancient = datetime(2023, 5, 15, tzinfo=UTC)  # older than every tenant's retention
     with speak.app() as conn:
         add_tenant(conn, TENANT_A, "alpha", retention_days=30)
-        add_tenant(conn, TENANT_B, "bravo", retention_days=400)
+        add_tenant(conn, TENANT_B, "bravo", retention_days=300)
         for tid in (TENANT_A, TENANT_B):
             with tenant(conn, tid) as cur:
                 insert_at(cur, tid, ancient, 1)
                 for n in range(5):
                     insert_at(cur, tid, now - timedelta(days=60, minutes=n), 10 + n)
                 insert_at(cur, tid, now - timedelta(days=1), 20)
-    # Older than the 12 months maintenance partitions by default: an operator's backfill run.
+    # Older than the 12 months maintenance keeps: in the before partition (0030), which ends
+    # 12 months back, older than every tenant's retention, even with a backfill run.
     maintain(speak, months_back=120)
-    assert "storage_records_p202305" in partitions_of(speak, "storage_records")
+    assert "storage_records_before" in partitions_of(speak, "storage_records")
 
     removed = purge(speak)
 
@@ -151,19 +152,19 @@ def test_retention_removes_only_expired_data_and_audits_it(speak: Speaker) -> No
     assert (
         "mapper.storage_records",
         TENANT_A,
-        "drop partition mapper.storage_records_p202305",
+        "drop partition mapper.storage_records_before",
         1,
     ) in removed
     assert (
         "mapper.storage_records",
         TENANT_B,
-        "drop partition mapper.storage_records_p202305",
+        "drop partition mapper.storage_records_before",
         1,
     ) in removed
     assert not [r for r in removed if r[1] == TENANT_B and r[2] == "delete"]
-    assert "storage_records_p202305" not in partitions_of(speak, "storage_records")
+    assert "storage_records_before" not in partitions_of(speak, "storage_records")
     assert len(storage_dates(speak, TENANT_A)) == 1  # only yesterday's row
-    assert len(storage_dates(speak, TENANT_B)) == 6  # 400 days keeps the 60-day-old rows
+    assert len(storage_dates(speak, TENANT_B)) == 6  # 300 days keeps the 60-day-old rows
     for tid in (TENANT_A, TENANT_B):
         with speak.auditor() as conn, tenant(conn, tid) as cur:
             purges = cur.execute(
@@ -191,7 +192,8 @@ def test_latest_records_query_prunes_partitions_and_uses_an_index(two_tenants: S
             "from generate_series(1, 3600) as g",
             (TENANT_A, "0" * 32),
         )
-    maintain(two_tenants)
+    # Six months back: each has its partition (0030 gives every month kept one, rows or not).
+    maintain(two_tenants, months_back=6)
     with two_tenants.admin() as conn:
         conn.execute("analyze mapper.storage_records")
         conn.commit()
@@ -214,5 +216,5 @@ def test_latest_records_query_prunes_partitions_and_uses_an_index(two_tenants: S
     assert not [n for n in old if f'"{n}"' in text]  # older months pruned
     assert f'"storage_records_p{now:%Y%m}"' in text
     assert '"Index Scan' in text or '"Index Only Scan' in text
-    assert '"Seq Scan"' not in text
+    assert '"Seq Scan"' not in text, json.dumps(row[0], indent=1)
     assert '"Sort"' not in text  # the index order serves "latest first"

@@ -91,11 +91,13 @@ def missing(self: Check, ctx: Context) -> list[Finding]:
     "rows-in-default-partition",
     Severity.WARNING,
     "Rows wait in a default partition",
-    why="Every query of the table scans the default partition, and a partition for a range "
-    "that has rows in the default cannot be created until they move.",
-    fix="select * from mapper.maintain_partitions() moves rows of the last 12 months into their "
-    "own partitions; older months need a larger months_back (maintain_partitions(3, 60), at "
-    "most 120).",
+    why="Every query of the table scans the default partition, and creating any partition of "
+    "the table scans it under an access exclusive lock that blocks every tenant. Maintenance "
+    "keeps it empty (older rows go to <table>_before): rows there mean a month of the last 12 "
+    "lacks its partition, or rows outside the time window.",
+    fix="select * from mapper.maintain_partitions() makes the missing months and moves their "
+    "rows; rows it cannot place are counted per table in mapper.maintenance_log (status "
+    "outside).",
 )
 def in_default(self: Check, ctx: Context) -> list[Finding]:
     found = []
