@@ -147,7 +147,10 @@ def _settings_digest(root: Path, config_dir: Path) -> str:
                 content = b"=" + (folder / name).read_bytes()
             except OSError:
                 content = b"-"  # absent (or unreadable, which sqlfluff would skip too)
-            digest.update(str(folder / name).encode() + b"\0" + content + b"\0")
+            # Where each file sits relative to the root, not the root itself: a copy of the
+            # repository (another checkout, a CI workspace) hits the same entries.
+            where = folder.relative_to(root) if folder.is_relative_to(root) else folder
+            digest.update(f"{where / name}".encode() + b"\0" + content + b"\0")
     return digest.hexdigest()
 
 
