@@ -11,6 +11,7 @@ Keeping those tests on one worker was tried: it made that worker the whole suite
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -46,6 +47,13 @@ class Database:
 
     def conninfo(self, user: str, password: str | None = None) -> str:
         return self.pg.conninfo(self.name, user, password=password)
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one worker per core, plus one. A worker often waits (on its PostgreSQL
+    server, a subprocess, checkov), and the extra one uses those waits: on 2 cores the suite
+    took 4 min 27 s with 2 workers and 3 min 47 s with 3 (docs/benchmarks.md)."""
+    return (os.cpu_count() or 1) + 1
 
 
 @pytest.fixture(scope="session")
