@@ -310,8 +310,8 @@ def test_the_owners_jobs_log_their_reads(two_tenants: Speaker, server_log: Serve
 
 def test_the_platforms_pgaudit_settings() -> None:
     """ddl (policy and function changes that would silence the owner's line), role (a grant that
-    would make a login the owner), write; no read (every application read), no misc_set (the
-    pool's reset twice per application transaction, and a role given at startup escaped it);
+    would make a login the owner), write; no read (every application read), no misc_set (every
+    SET LOCAL of a tenant context, and a role given at startup escaped it);
     never log_parameter (bound values: wrapped keys, tenant payloads)."""
     pgaudit_log = platform_parameter("pgaudit.log")
     assert pgaudit_log is not None

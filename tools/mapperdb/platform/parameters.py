@@ -169,8 +169,8 @@ def operations_parameters(sku: Sku, workload: Workload) -> list[Parameter]:
             "pgaudit.log",
             "ddl,role,write",
             "schema changes, grants and data writes are audited; reads would drown the log (the "
-            "owner's reads are logged by its policies, 0032); misc_set would log the pool's reset "
-            "twice per application transaction and still miss a role given at startup",
+            "owner's reads are logged by its policies, 0032); misc_set would log every SET LOCAL "
+            "of a tenant context and still miss a role given at startup",
             Choice(PGAUDIT_CLASSES, many=True),
         ),
         Parameter(
