@@ -57,7 +57,9 @@ def lint(
     file name pattern are set too). Suppress a finding with
     `-- mapperdb:allow RULE-ID reason: <text>` on or above its statement.
     Exit 1 on any error-severity finding, 2 on usage errors (a path without migration files
-    of the configured pattern, bad settings), 0 otherwise.
+    of the configured pattern, bad settings), 0 otherwise. sqlfluff's verdict on each file is
+    cached in ~/.cache/mapperdb/lint (keyed by its text, settings and versions;
+    MAPPERDB_LINT_CACHE=off turns it off).
     """
     if rules_doc:
         from mapperdb.lint.docs import rules_markdown
