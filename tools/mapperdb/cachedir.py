@@ -42,12 +42,12 @@ def trusted(path: Path, *, create: bool = True) -> bool:
     try:
         if create:
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = path.lstat()
+        info = path.stat()  # a symlink to a folder of ours is fine: the folder is what is used
     except FileNotFoundError:
         return not create
     except OSError as exc:
         return _distrust(path, f"cannot use it ({exc.strerror})")
-    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+    if not stat.S_ISDIR(info.st_mode):
         return _distrust(path, "it is not a directory")
     if info.st_uid != os.geteuid():
         return _distrust(path, "another user owns it")
